@@ -1,0 +1,9 @@
+/**
+ * @tether/server — the doors of each concern. Import from here, not from inside the folders.
+ */
+export * from "./store/index.ts";
+export * from "./feed/index.ts";
+export * from "./migrate/index.ts";
+export * from "./schema/index.ts";
+export { createLogger } from "./log/index.ts";
+export type { Logger } from "./log/index.ts";

@@ -1,0 +1,94 @@
+/**
+ * Tether's own tables and the change-capture trigger function. Every statement is idempotent:
+ * `tether migrate` runs this script on every start.
+ */
+
+/** Channel the capture trigger notifies on commit (a wake-up hint; the table is the truth). */
+export const CHANGES_CHANNEL = "tether_changes";
+
+/** A row's JSON above this size has its large values left out of the change log. */
+export const OVERSIZED_ROW_BYTES = 64 * 1024;
+/** Within an oversized row, values above this size are left out (and listed in `omitted`). */
+export const OVERSIZED_VALUE_BYTES = 8 * 1024;
+
+export const TETHER_SCHEMA_SQL = /* sql */ `
+CREATE TABLE IF NOT EXISTS "_tether_changes" (
+  "seq"     bigserial PRIMARY KEY,
+  -- The writing transaction: the feed's cursor is a snapshot horizon over these (see feed/).
+  "xid"     xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  "tbl"     text NOT NULL,
+  "op"      text NOT NULL,
+  "pk"      jsonb,
+  "old"     jsonb,
+  "new"     jsonb,
+  -- Columns left out of old/new (bytea, oversized values): a reader must treat them as unknown.
+  "omitted" text[],
+  "at"      timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS "_tether_changes_xid_idx" ON "_tether_changes" ("xid");
+CREATE INDEX IF NOT EXISTS "_tether_changes_at_idx" ON "_tether_changes" ("at");
+
+-- Feed bookkeeping: 'trim_horizon' = every change of a transaction below this xid may be gone.
+CREATE TABLE IF NOT EXISTS "_tether_meta" (
+  "key"   text PRIMARY KEY,
+  "value" text NOT NULL
+);
+
+-- One generic row trigger for every model table.
+-- TG_ARGV[0]: primary-key columns, comma separated; TG_ARGV[1]: columns never logged (bytea).
+CREATE OR REPLACE FUNCTION "_tether_capture"() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  skip_cols text[] := CASE WHEN TG_ARGV[1] = '' THEN '{}'::text[] ELSE string_to_array(TG_ARGV[1], ',') END;
+  old_row jsonb;
+  new_row jsonb;
+  key_row jsonb;
+  omitted text[] := skip_cols;
+  big text[];
+BEGIN
+  IF TG_OP <> 'INSERT' THEN old_row := to_jsonb(OLD); END IF;
+  IF TG_OP <> 'DELETE' THEN new_row := to_jsonb(NEW); END IF;
+  SELECT jsonb_object_agg(c, coalesce(new_row, old_row) -> c)
+    INTO key_row FROM unnest(string_to_array(TG_ARGV[0], ',')) AS c;
+  old_row := old_row - skip_cols;
+  new_row := new_row - skip_cols;
+  -- Keys and filterable columns are what readers need; huge values would bloat the log.
+  IF coalesce(octet_length(old_row::text), 0) + coalesce(octet_length(new_row::text), 0) > ${OVERSIZED_ROW_BYTES} THEN
+    SELECT coalesce(array_agg(DISTINCT e.key), '{}') INTO big
+      FROM (SELECT * FROM jsonb_each(coalesce(old_row, '{}')) UNION ALL SELECT * FROM jsonb_each(coalesce(new_row, '{}'))) e
+      WHERE octet_length(e.value::text) > ${OVERSIZED_VALUE_BYTES};
+    old_row := old_row - big;
+    new_row := new_row - big;
+    omitted := omitted || big;
+  END IF;
+  INSERT INTO "_tether_changes" ("tbl", "op", "pk", "old", "new", "omitted")
+    VALUES (TG_TABLE_NAME, TG_OP, key_row, old_row, new_row, CASE WHEN omitted = '{}' THEN NULL ELSE omitted END);
+  -- Same payload for every row: Postgres folds duplicate notifications within a transaction.
+  PERFORM pg_notify('${CHANGES_CHANNEL}', '');
+  RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION "_tether_capture_truncate"() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO "_tether_changes" ("tbl", "op") VALUES (TG_TABLE_NAME, 'TRUNCATE');
+  PERFORM pg_notify('${CHANGES_CHANNEL}', '');
+  RETURN NULL;
+END
+$fn$;
+`;
+
+/** Prisma's migrations table, exactly as Prisma creates it, so Prisma's tooling agrees with ours. */
+export const PRISMA_MIGRATIONS_SQL = /* sql */ `
+CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+  "id"                  VARCHAR(36) PRIMARY KEY NOT NULL,
+  "checksum"            VARCHAR(64) NOT NULL,
+  "finished_at"         TIMESTAMPTZ,
+  "migration_name"      VARCHAR(255) NOT NULL,
+  "logs"                TEXT,
+  "rolled_back_at"      TIMESTAMPTZ,
+  "started_at"          TIMESTAMPTZ NOT NULL DEFAULT now(),
+  "applied_steps_count" INTEGER NOT NULL DEFAULT 0
+);
+`;

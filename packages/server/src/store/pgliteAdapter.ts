@@ -1,0 +1,54 @@
+import type { PGlite } from "@electric-sql/pglite";
+import type {
+  SqlDriverAdapter,
+  SqlDriverAdapterFactory,
+  SqlQuery,
+  SqlQueryable,
+} from "@prisma/driver-adapter-utils";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+
+/**
+ * pglite-prisma-adapter 0.6.1 (the last line for Prisma 6) predates Prisma 6.19's argument
+ * types: 6.19 sends `Bytes` arguments as base64 strings tagged `{ scalarType: "bytes" }`, which
+ * the adapter passes through untouched and PGlite rejects ("Invalid input for bytea type").
+ * This wraps the adapter and decodes them, as @prisma/adapter-pg does.
+ */
+export function pgliteAdapter(pglite: PGlite): SqlDriverAdapterFactory {
+  const inner = new PrismaPGlite(pglite) as unknown as SqlDriverAdapterFactory;
+  return {
+    provider: inner.provider,
+    adapterName: inner.adapterName,
+    async connect() {
+      const adapter = await inner.connect();
+      fixBytesArguments(adapter);
+      const startTransaction = adapter.startTransaction.bind(adapter);
+      adapter.startTransaction = async (isolationLevel) => {
+        const tx = await startTransaction(isolationLevel);
+        fixBytesArguments(tx);
+        return tx;
+      };
+      return adapter satisfies SqlDriverAdapter;
+    },
+  };
+}
+
+function fixBytesArguments(queryable: SqlQueryable): void {
+  const queryRaw = queryable.queryRaw.bind(queryable);
+  const executeRaw = queryable.executeRaw.bind(queryable);
+  queryable.queryRaw = (query) => queryRaw(decodeBytes(query));
+  queryable.executeRaw = (query) => executeRaw(decodeBytes(query));
+}
+
+function decodeBytes(query: SqlQuery): SqlQuery {
+  if (!query.argTypes.some((t) => t.scalarType === "bytes")) return query;
+  const args = query.args.map((arg, i) => {
+    const type = query.argTypes[i];
+    if (type?.scalarType !== "bytes" || arg === null) return arg;
+    if (typeof arg === "string") return Buffer.from(arg, "base64");
+    if (Array.isArray(arg) && type.arity === "list") {
+      return arg.map((item) => (typeof item === "string" ? Buffer.from(item, "base64") : item));
+    }
+    return arg;
+  });
+  return { ...query, args };
+}
