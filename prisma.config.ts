@@ -2,7 +2,6 @@
 // `prisma generate` only needs DATABASE_URL to resolve; migrations are applied by `tether migrate`
 // (see docs/architecture.md); the adapter here serves Prisma's own tooling (`migrate diff`).
 import path from "node:path";
-import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import { defineConfig } from "prisma/config";
 
 process.env.DATABASE_URL ??= "postgresql://embedded/tether";
@@ -15,12 +14,10 @@ export default defineConfig({
   schema: path.join("prisma", "schema.prisma"),
   adapter: async () => {
     const { PGlite } = await import("@electric-sql/pglite");
-    const { PrismaPGlite } = await import("pglite-prisma-adapter");
+    const { pgliteAdapter } = await import("./packages/server/src/store/pgliteAdapter.ts");
     // In-memory unless pointed at a data dir: `prisma migrate diff` only needs a scratch database,
     // and the app's embedded database may be open in a running dev server.
     const dataDir = process.env.TETHER_DATA_DIR;
-    const factory = new PrismaPGlite(dataDir ? new PGlite(dataDir) : new PGlite());
-    // The adapter is typed against an older @prisma/driver-adapter-utils; the CLI only runs DDL here.
-    return factory as unknown as SqlMigrationAwareDriverAdapterFactory;
+    return pgliteAdapter(dataDir ? new PGlite(dataDir) : new PGlite());
   },
 });

@@ -1,7 +1,7 @@
-import type { PGlite } from "@electric-sql/pglite";
+import { PGlite } from "@electric-sql/pglite";
 import type {
   SqlDriverAdapter,
-  SqlDriverAdapterFactory,
+  SqlMigrationAwareDriverAdapterFactory,
   SqlQuery,
   SqlQueryable,
 } from "@prisma/driver-adapter-utils";
@@ -11,25 +11,36 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
  * pglite-prisma-adapter 0.6.1 (the last line for Prisma 6) predates Prisma 6.19's argument
  * types: 6.19 sends `Bytes` arguments as base64 strings tagged `{ scalarType: "bytes" }`, which
  * the adapter passes through untouched and PGlite rejects ("Invalid input for bytea type").
- * This wraps the adapter and decodes them, as @prisma/adapter-pg does.
+ * Its `executeScript` also does not await PGlite's `exec`, so Prisma's schema engine (the
+ * shadow database of `prisma migrate diff --from-migrations`) runs the next statement while a
+ * migration script is still executing. This wraps the adapter and fixes both.
  */
-export function pgliteAdapter(pglite: PGlite): SqlDriverAdapterFactory {
-  const inner = new PrismaPGlite(pglite) as unknown as SqlDriverAdapterFactory;
+export function pgliteAdapter(pglite: PGlite): SqlMigrationAwareDriverAdapterFactory {
+  const inner = new PrismaPGlite(pglite) as unknown as SqlMigrationAwareDriverAdapterFactory;
   return {
     provider: inner.provider,
     adapterName: inner.adapterName,
-    async connect() {
-      const adapter = await inner.connect();
-      fixBytesArguments(adapter);
-      const startTransaction = adapter.startTransaction.bind(adapter);
-      adapter.startTransaction = async (isolationLevel) => {
-        const tx = await startTransaction(isolationLevel);
-        fixBytesArguments(tx);
-        return tx;
-      };
-      return adapter satisfies SqlDriverAdapter;
+    connect: async () => fixAdapter(await inner.connect(), pglite),
+    async connectToShadowDb() {
+      const shadow = new PGlite();
+      const adapter = await (new PrismaPGlite(shadow) as unknown as SqlMigrationAwareDriverAdapterFactory).connect();
+      return fixAdapter(adapter, shadow);
     },
   };
+}
+
+function fixAdapter(adapter: SqlDriverAdapter, pglite: PGlite): SqlDriverAdapter {
+  fixBytesArguments(adapter);
+  adapter.executeScript = async (script) => {
+    await pglite.exec(script);
+  };
+  const startTransaction = adapter.startTransaction.bind(adapter);
+  adapter.startTransaction = async (isolationLevel) => {
+    const tx = await startTransaction(isolationLevel);
+    fixBytesArguments(tx);
+    return tx;
+  };
+  return adapter;
 }
 
 function fixBytesArguments(queryable: SqlQueryable): void {
