@@ -7,3 +7,7 @@ export * from "./migrate/index.ts";
 export * from "./schema/index.ts";
 export { createLogger } from "./log/index.ts";
 export type { Logger } from "./log/index.ts";
+export * from "./reactor/index.ts";
+export * from "./procedures/index.ts";
+export * from "./transport/index.ts";
+export * from "./metrics/index.ts";

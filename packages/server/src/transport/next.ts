@@ -5,6 +5,7 @@ import {
   type FetchHandlerRequestOptions,
 } from "@trpc/server/adapters/fetch";
 import type { CreateTetherContext, FetchContextOptions, TransportErrorHandler } from "./contextOptions.ts";
+import { commitResponseMeta } from "./commitHeader.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./limits.ts";
 
 export interface NextRouteHandlerOptions<TRouter extends AnyRouter> {
@@ -54,6 +55,7 @@ export function nextRouteHandler<TRouter extends AnyRouter>(
       req: limitBody(req, maxBodyBytes),
       maxBatchSize: options.maxBatchSize,
       createContext,
+      responseMeta: commitResponseMeta,
       onError: onError
         ? ({ error, path, type }) => onError({ error, path, type, transport: "http" })
         : undefined,

@@ -14,6 +14,7 @@ import type {
   TransportErrorHandler,
   TransportErrorInfo,
 } from "./contextOptions.ts";
+import { commitResponseMeta } from "./commitHeader.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SLOW_CONSUMER_BYTES } from "./limits.ts";
 import { normalizeBasePath, pathMatches, requestPathname } from "./paths.ts";
 import { attachWebSocketTransport, type UpgradeHook, type WebSocketKeepAlive } from "./websocket.ts";
@@ -105,6 +106,7 @@ export async function createTetherServer<TRouter extends AnyRouter>(
     maxBodySize: maxBodyBytes,
     maxBatchSize: options.maxBatchSize,
     createContext,
+    responseMeta: commitResponseMeta,
     onError: ({ error, path: procedurePath, type }) =>
       onError({ error, path: procedurePath, type, transport: "http" }),
   } as CreateHTTPHandlerOptions<TRouter>);

@@ -1,0 +1,59 @@
+import client from "prom-client";
+import type { ReactorStats } from "../reactor/index.ts";
+
+/** Anything that can report numbers at scrape time. */
+export interface MetricSources {
+  reactor?: () => Omit<ReactorStats, "position">;
+  transport?: () => { wsConnections: number; sseConnections: number; slowConsumersTerminated: number };
+  feed?: () => { deliveredTransactions: number; reads: number; resyncs: number; listenerReconnects: number };
+}
+
+export interface TetherMetrics {
+  readonly registry: client.Registry;
+  /** Prometheus text exposition. */
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+/**
+ * Prometheus metrics read from the sources at scrape time (no bookkeeping on the hot path).
+ * Counters are exposed as gauges of the running totals the sources keep.
+ */
+export function createMetrics(sources: MetricSources, options: { prefix?: string; defaultMetrics?: boolean } = {}): TetherMetrics {
+  const registry = new client.Registry();
+  const prefix = options.prefix ?? "tether_";
+  if (options.defaultMetrics) client.collectDefaultMetrics({ register: registry, prefix });
+  const gauge = (name: string, help: string, read: () => number | null | undefined) =>
+    new client.Gauge({
+      name: prefix + name,
+      help,
+      registers: [registry],
+      collect() {
+        const value = read();
+        if (value !== null && value !== undefined) this.set(value);
+      },
+    });
+  const { reactor, transport, feed } = sources;
+  if (reactor) {
+    gauge("live_subscriptions", "Live query subscriptions held by this node", () => reactor().subscriptions);
+    gauge("query_groups", "Distinct live query groups (path, input, scope)", () => reactor().groups);
+    gauge("query_executions_total", "Live query executions, first runs included", () => reactor().executions);
+    gauge("query_reexecutions_total", "Live query re-executions caused by changes or resyncs", () => reactor().reExecutions);
+    gauge("invalidations_total", "Query groups invalidated by a change", () => reactor().invalidations);
+    gauge("messages_sent_total", "Live messages queued to subscribers", () => reactor().messagesSent);
+    gauge("query_timeouts_total", "Live query executions abandoned for taking too long", () => reactor().timeouts);
+    gauge("feed_lag_ms", "Time from the last processed change's write to its processing", () => reactor().feedLagMs);
+  }
+  if (transport) {
+    gauge("ws_connections", "Open WebSocket connections", () => transport().wsConnections);
+    gauge("sse_connections", "Open SSE streams", () => transport().sseConnections);
+    gauge("slow_consumers_terminated_total", "WebSocket clients cut off for not reading", () => transport().slowConsumersTerminated);
+  }
+  if (feed) {
+    gauge("feed_transactions_delivered_total", "Transactions delivered by the change feed", () => feed().deliveredTransactions);
+    gauge("feed_reads_total", "Reads of the change log", () => feed().reads);
+    gauge("feed_resyncs_total", "Resyncs sent to feed subscribers behind the trimmed log", () => feed().resyncs);
+    gauge("feed_listener_reconnects_total", "Reconnects of the LISTEN connection", () => feed().listenerReconnects);
+  }
+  return { registry, render: () => registry.metrics(), contentType: registry.contentType };
+}

@@ -1,0 +1,345 @@
+import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
+import type { Logger } from "../log/index.ts";
+import { findModel, type SchemaMeta } from "../schema/index.ts";
+import { AsyncQueue } from "./asyncQueue.ts";
+import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
+import { diffLists, type LiveMessage } from "./liveMessage.ts";
+import { ConcurrencyLimiter, TimeoutError, withTimeout } from "./limiter.ts";
+import { affects } from "./predicate.ts";
+import { hashFromEventId, QueryGroup, type LiveEvent, type Subscriber } from "./queryGroup.ts";
+import type { ReadSet } from "./readSet.ts";
+import { hashOf, stableStringify } from "./stableJson.ts";
+
+/** Runs a query procedure by path with a context, recording what it read. */
+export type LiveQueryRunner = (request: {
+  ctx: unknown;
+  path: string;
+  input: unknown;
+  signal: AbortSignal;
+}) => Promise<{ data: unknown; readSet: ReadSet }>;
+
+export interface ReactorOptions {
+  /** The change feed, or how to open it when the reactor starts. */
+  feed: ChangeFeed | (() => Promise<ChangeFeed>);
+  schema: SchemaMeta;
+  run: LiveQueryRunner;
+  log: Logger;
+  config?: Partial<ReactorConfig>;
+}
+
+export interface LiveSubscribeRequest {
+  path: string;
+  input: unknown;
+  ctx: unknown;
+  /** Auth scope: subscriptions share a group only within one scope (e.g. the user id). */
+  scope: string;
+  /** tRPC's lastEventId when the client reconnects. */
+  lastEventId?: string | null;
+  signal?: AbortSignal;
+}
+
+export interface ReactorStats {
+  subscriptions: number;
+  groups: number;
+  /** Every execution, first runs included. */
+  executions: number;
+  /** Executions caused by changes or resyncs (not first runs). */
+  reExecutions: number;
+  /** Groups marked dirty by a change (before batching). */
+  invalidations: number;
+  messagesSent: number;
+  timeouts: number;
+  /** Delay between the last processed change's write and its processing (ms). */
+  feedLagMs: number | null;
+  /** Feed position the reactor has processed. */
+  position: string;
+}
+
+/**
+ * The one owner of the live pipeline: change feed → invalidation (ReadSet index + predicate
+ * match) → batched, bounded re-execution → hash compare → patch or full value → subscribers.
+ */
+export class Reactor {
+  private readonly config: ReactorConfig;
+  private readonly groups = new Map<string, QueryGroup>();
+  /** table → groups whose ReadSet touches it. */
+  private readonly byTable = new Map<string, Set<QueryGroup>>();
+  /** Groups with an execution in flight: they see every change (see execute()). */
+  private readonly running = new Set<QueryGroup>();
+  private readonly limiter: ConcurrencyLimiter;
+  private feedSubscription: FeedSubscription | null = null;
+  private starting: Promise<void> | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private position = "";
+  private closed = false;
+  private readonly counters = {
+    executions: 0,
+    reExecutions: 0,
+    invalidations: 0,
+    messagesSent: 0,
+    timeouts: 0,
+    feedLagMs: null as number | null,
+  };
+
+  constructor(private readonly options: ReactorOptions) {
+    this.config = { ...DEFAULT_REACTOR_CONFIG, ...options.config };
+    this.limiter = new ConcurrencyLimiter(this.config.maxConcurrentExecutions);
+  }
+
+  /** Subscribes to the feed (idempotent; subscriptions call it too). */
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      const feed = typeof this.options.feed === "function" ? await this.options.feed() : this.options.feed;
+      this.feedSubscription = await feed.subscribe((event) => this.onFeedEvent(event));
+      this.position = this.feedSubscription.position();
+      if (this.config.resyncIntervalMs > 0) {
+        this.resyncTimer = setInterval(() => this.invalidateAll(), this.config.resyncIntervalMs).unref();
+      }
+    })();
+    return this.starting;
+  }
+
+  /** A live subscription: a stream of tracked messages, first the current result, then changes. */
+  async *subscribe(request: LiveSubscribeRequest): AsyncGenerator<LiveEvent, void, undefined> {
+    await this.start();
+    const key = `${request.path}\u0000${stableStringify(request.input ?? null)}\u0000${request.scope}`;
+    let group = this.groups.get(key);
+    const fresh = !group;
+    if (!group) {
+      group = new QueryGroup(key, request.path, request.input, request.ctx);
+      this.groups.set(key, group);
+    }
+    const subscriber: Subscriber = {
+      queue: new AsyncQueue<LiveEvent>(),
+      needsFull: true,
+      resumeHash: hashFromEventId(request.lastEventId),
+    };
+    group.subscribers.add(subscriber);
+    const onAbort = () => subscriber.queue.end();
+    request.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (fresh) {
+        // The first execution's errors (bad input, forbidden) end this subscription as errors.
+        await this.execute(group, { firstRun: true });
+      } else if (group.result?.cached && !group.running) {
+        this.sendInitial(group, subscriber);
+      } else if (!group.running) {
+        this.markDirty(group); // result too big to keep: re-run, this subscriber gets it in full
+      }
+      for (;;) {
+        const next = await subscriber.queue.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      request.signal?.removeEventListener("abort", onAbort);
+      subscriber.queue.end();
+      this.detach(group, subscriber);
+    }
+  }
+
+  stats(): ReactorStats {
+    let subscriptions = 0;
+    for (const group of this.groups.values()) subscriptions += group.subscribers.size;
+    return { subscriptions, groups: this.groups.size, position: this.position, ...this.counters };
+  }
+
+  /** Re-runs every group (feed resync, periodic sweep, or by hand). */
+  invalidateAll(): void {
+    for (const group of this.groups.values()) this.markDirty(group);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    clearInterval(this.resyncTimer);
+    this.feedSubscription?.close();
+    for (const group of this.groups.values()) {
+      for (const subscriber of group.subscribers) subscriber.queue.end();
+    }
+    this.groups.clear();
+    this.byTable.clear();
+  }
+
+  private onFeedEvent(event: FeedEvent): void {
+    this.position = event.position;
+    if (event.type === "resync") {
+      this.options.log.warn({ reason: event.reason }, "change feed resync: re-running every live query");
+      this.invalidateAll();
+      return;
+    }
+    const last = event.changes[event.changes.length - 1];
+    if (last) this.counters.feedLagMs = Date.now() - Date.parse(last.at);
+    for (const change of event.changes) this.invalidate(change);
+  }
+
+  private invalidate(change: Change): void {
+    // Running groups judge changes against the ReadSet their execution ends with.
+    for (const group of this.running) group.changesDuringRun.push(change);
+    const candidates = this.byTable.get(change.table);
+    if (!candidates) return;
+    for (const group of candidates) {
+      if (group.running || group.dirty || !group.readSet) continue;
+      if (affects(group.readSet, change, this.options.schema)) this.markDirty(group);
+    }
+  }
+
+  private markDirty(group: QueryGroup): void {
+    if (group.closed || group.dirty) return;
+    group.dirty = true;
+    this.counters.invalidations += 1;
+    if (!group.running) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.closed) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      for (const group of this.groups.values()) {
+        if (group.dirty && !group.running) void this.execute(group, { firstRun: false }).catch(() => undefined);
+      }
+    }, this.config.batchWindowMs);
+  }
+
+  /** One execution of a group's query; sends the result to its subscribers if it changed. */
+  private async execute(group: QueryGroup, { firstRun }: { firstRun: boolean }): Promise<void> {
+    group.running = true;
+    this.running.add(group);
+    group.dirty = false;
+    group.changesDuringRun = [];
+    const position = this.position; // everything processed so far committed before the query starts
+    const controller = new AbortController();
+    try {
+      const { data, readSet } = await this.limiter.run(() => {
+        this.counters.executions += 1;
+        if (!firstRun) this.counters.reExecutions += 1;
+        group.executions += 1;
+        return withTimeout(
+          this.options.run({ ctx: group.ctx, path: group.path, input: group.input, signal: controller.signal }),
+          this.config.queryTimeoutMs,
+          `live query ${group.path}`,
+        );
+      });
+      if (group.closed) return;
+      this.reindex(group, readSet);
+      group.position = position;
+      this.publish(group, data);
+    } catch (error) {
+      controller.abort();
+      if (error instanceof TimeoutError && !firstRun) {
+        // Skipped for this cycle; the next change or sweep tries again.
+        this.counters.timeouts += 1;
+        this.options.log.warn({ path: group.path }, error.message);
+        group.dirty = true;
+        return;
+      }
+      if (firstRun) {
+        // Others who joined during the first run fail the same way; the caller gets it thrown.
+        for (const subscriber of group.subscribers) subscriber.queue.end(error);
+        this.dropGroup(group);
+        throw error;
+      }
+      // A re-run that fails (e.g. the subscriber may no longer read this) ends its subscriptions.
+      this.options.log.warn({ path: group.path, err: (error as Error).message }, "live query failed; ending its subscriptions");
+      for (const subscriber of group.subscribers) subscriber.queue.end(error);
+      this.dropGroup(group);
+    } finally {
+      group.running = false;
+      this.running.delete(group);
+      const during = group.changesDuringRun;
+      group.changesDuringRun = [];
+      if (!group.closed && group.readSet && during.some((c) => affects(group.readSet!, c, this.options.schema))) {
+        this.markDirty(group);
+      } else if (!group.closed && group.dirty) {
+        this.scheduleFlush();
+      }
+    }
+  }
+
+  private publish(group: QueryGroup, data: unknown): void {
+    const serialized = stableStringify(data);
+    const hash = hashOf(serialized);
+    const previous = group.result;
+    const changed = previous?.hash !== hash;
+    const cached = serialized.length <= this.config.maxCachedResultBytes;
+    let message: LiveMessage | null = null;
+    if (changed) {
+      group.version += 1;
+      const patch = previous?.cached ? diffLists(previous.data, data, stableStringify) : null;
+      message = patch
+        ? { kind: "patch", version: group.version, position: group.position, patch }
+        : { kind: "full", version: group.version, position: group.position, data };
+    }
+    group.result = { hash, data: cached ? data : null, serialized: cached ? serialized : null, cached };
+    const full: LiveMessage = { kind: "full", version: group.version, position: group.position, data };
+    for (const subscriber of group.subscribers) {
+      if (subscriber.needsFull) {
+        this.sendInitialWith(group, subscriber, full);
+      } else if (message) {
+        this.send(group, subscriber, message, full);
+      }
+    }
+  }
+
+  private sendInitial(group: QueryGroup, subscriber: Subscriber): void {
+    const result = group.result;
+    if (!result) return;
+    this.sendInitialWith(group, subscriber, {
+      kind: "full",
+      version: group.version,
+      position: group.position,
+      data: result.data,
+    });
+  }
+
+  /** First message of a subscriber: "resumed" when it already holds this result, else the full value. */
+  private sendInitialWith(group: QueryGroup, subscriber: Subscriber, full: LiveMessage): void {
+    subscriber.needsFull = false;
+    const resumed = subscriber.resumeHash !== null && subscriber.resumeHash === group.result?.hash;
+    subscriber.resumeHash = null;
+    const message: LiveMessage = resumed
+      ? { kind: "resumed", version: group.version, position: group.position }
+      : full;
+    this.send(group, subscriber, message, full);
+  }
+
+  private send(group: QueryGroup, subscriber: Subscriber, message: LiveMessage, full: LiveMessage): void {
+    if (subscriber.queue.length >= this.config.maxQueuedMessagesPerSubscriber) {
+      // A consumer this far behind only needs the latest state: fold its backlog into one value.
+      subscriber.queue.clear();
+      message = full;
+    }
+    subscriber.queue.push({ id: group.eventId(), message });
+    this.counters.messagesSent += 1;
+  }
+
+  private reindex(group: QueryGroup, readSet: ReadSet): void {
+    for (const table of group.tables) this.byTable.get(table)?.delete(group);
+    group.readSet = readSet;
+    const tables = new Set<string>();
+    for (const read of readSet.reads) {
+      const model = findModel(this.options.schema, read.model);
+      tables.add(model?.table ?? read.model);
+    }
+    if (readSet.allTables) for (const model of Object.values(this.options.schema.models)) tables.add(model.table);
+    group.tables = [...tables];
+    for (const table of tables) {
+      let set = this.byTable.get(table);
+      if (!set) this.byTable.set(table, (set = new Set()));
+      set.add(group);
+    }
+  }
+
+  private detach(group: QueryGroup, subscriber: Subscriber): void {
+    group.subscribers.delete(subscriber);
+    if (group.subscribers.size === 0) this.dropGroup(group);
+  }
+
+  private dropGroup(group: QueryGroup): void {
+    if (group.closed) return;
+    group.closed = true;
+    if (this.groups.get(group.key) === group) this.groups.delete(group.key);
+    for (const table of group.tables) this.byTable.get(table)?.delete(group);
+  }
+}

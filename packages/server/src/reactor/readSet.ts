@@ -1,0 +1,162 @@
+import type { SchemaMeta } from "../schema/index.ts";
+
+/** One read a query performed: which model, how, and with which Prisma `where` (none = all rows). */
+export interface Read {
+  readonly model: string;
+  readonly operation: string;
+  readonly where?: unknown;
+}
+
+/** Everything one execution of a query read: what the reactor invalidates it by. */
+export interface ReadSet {
+  readonly reads: readonly Read[];
+  /** Raw SQL was run: the query may depend on any table. */
+  readonly allTables: boolean;
+}
+
+export interface ReadSetRecorder {
+  record(read: Read): void;
+  /** A `$queryRaw` ran: Tether cannot see which tables it read. */
+  recordRaw(): void;
+  readSet(): ReadSet;
+}
+
+export function createReadSetRecorder(): ReadSetRecorder {
+  const reads: Read[] = [];
+  const seen = new Set<string>();
+  let allTables = false;
+  return {
+    record(read) {
+      // Identical reads (a loop of findUnique on the same id) are kept once.
+      const key = `${read.model}\u0000${JSON.stringify(read.where ?? null)}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      reads.push(read);
+    },
+    recordRaw() {
+      allTables = true;
+    },
+    readSet: () => ({ reads: [...reads], allTables }),
+  };
+}
+
+const READ_OPERATIONS = new Set([
+  "findMany",
+  "findFirst",
+  "findFirstOrThrow",
+  "findUnique",
+  "findUniqueOrThrow",
+  "count",
+  "aggregate",
+  "groupBy",
+]);
+
+const RAW_READ_OPERATIONS = new Set(["$queryRaw", "$queryRawUnsafe", "$queryRawTyped"]);
+
+type Args = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Args =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * The reads of one Prisma operation, nested relation reads included: `include`/`select` of a
+ * relation reads the related model (with that relation's `where`, join condition ignored —
+ * conservative), and a relation filter inside a `where` makes the related model a dependency
+ * (recorded with no `where`: any of its rows may matter).
+ */
+export function readsOfOperation(schema: SchemaMeta, model: string, operation: string, args: unknown): Read[] {
+  if (!READ_OPERATIONS.has(operation)) return [];
+  const out: Read[] = [];
+  collect(schema, model, operation, isObject(args) ? args : {}, out);
+  return out;
+}
+
+function collect(schema: SchemaMeta, model: string, operation: string, args: Args, out: Read[]): void {
+  const where = args.where;
+  out.push(where === undefined ? { model, operation } : { model, operation, where });
+  collectRelationFilters(schema, model, where, out);
+  for (const key of ["include", "select"] as const) {
+    const projection = args[key];
+    if (isObject(projection)) collectProjection(schema, model, projection, out);
+  }
+}
+
+function collectProjection(schema: SchemaMeta, model: string, projection: Args, out: Read[]): void {
+  const meta = schema.models[model];
+  for (const [name, value] of Object.entries(projection)) {
+    if (!value) continue;
+    if (name === "_count") {
+      collectCount(schema, model, value, out);
+      continue;
+    }
+    const relation = meta?.fields[name]?.relation;
+    if (!relation) continue; // a scalar column of this model
+    collect(schema, relation.model, "include", isObject(value) ? value : {}, out);
+  }
+}
+
+/** `_count: true` counts every relation; `_count: { select: { tasks: { where } } }` some. */
+function collectCount(schema: SchemaMeta, model: string, value: unknown, out: Read[]): void {
+  const meta = schema.models[model];
+  if (!meta) return;
+  const selected = isObject(value) && isObject(value.select) ? value.select : null;
+  for (const field of Object.values(meta.fields)) {
+    if (!field.relation || !field.isList) continue;
+    const choice = selected ? selected[field.name] : true;
+    if (!choice) continue;
+    const where = isObject(choice) ? choice.where : undefined;
+    out.push(where === undefined ? { model: field.relation.model, operation: "count" } : { model: field.relation.model, operation: "count", where });
+  }
+}
+
+function collectRelationFilters(schema: SchemaMeta, model: string, where: unknown, out: Read[]): void {
+  if (Array.isArray(where)) {
+    for (const item of where) collectRelationFilters(schema, model, item, out);
+    return;
+  }
+  if (!isObject(where)) return;
+  const meta = schema.models[model];
+  for (const [key, value] of Object.entries(where)) {
+    if (key === "AND" || key === "OR" || key === "NOT") {
+      collectRelationFilters(schema, model, value, out);
+      continue;
+    }
+    const relation = meta?.fields[key]?.relation;
+    if (!relation) continue;
+    out.push({ model: relation.model, operation: "relationFilter" });
+    // Filters nested inside (some/every/none/is/isNot or direct) may reach further models.
+    if (isObject(value)) {
+      for (const inner of Object.values(value)) collectRelationFilters(schema, relation.model, inner, out);
+      collectRelationFilters(schema, relation.model, value, out);
+    }
+  }
+}
+
+/** The recorder surface the extension needs (a forwarding recorder works too). */
+export type ReadSink = Pick<ReadSetRecorder, "record" | "recordRaw">;
+
+/**
+ * A Prisma client extension that reports every read to `sink`, also inside interactive
+ * transactions of the extended client. Writes are not reads and are not reported.
+ */
+export function trackReads<Client>(client: Client, sink: ReadSink, schema: SchemaMeta): Client {
+  const extendable = client as unknown as { $extends(extension: unknown): unknown };
+  return extendable.$extends({
+    name: "tether-read-tracking",
+    query: {
+      async $allOperations({ model, operation, args, query }: {
+        model?: string;
+        operation: string;
+        args: unknown;
+        query: (args: unknown) => Promise<unknown>;
+      }) {
+        if (!model) {
+          if (RAW_READ_OPERATIONS.has(operation)) sink.recordRaw();
+        } else {
+          for (const read of readsOfOperation(schema, model, operation, args)) sink.record(read);
+        }
+        return query(args);
+      },
+    },
+  }) as Client;
+}

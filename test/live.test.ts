@@ -1,0 +1,214 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createStore } from "@tether/server";
+import { PrismaClient } from "../generated/prisma/client.ts";
+import { buildApp, type TestContext } from "./fixtures/app.ts";
+import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { collectLive } from "./support/liveCollector.ts";
+
+type TaskRow = { id: string; title: string; done: boolean; assigneeId: string | null; projectId: string };
+
+const ALICE: TestContext = { user: { id: "alice" } };
+
+describe.each(engines)("live queries on %s", (engine) => {
+  let store: AppStore;
+  let app: ReturnType<typeof buildApp>;
+  let closeStore: () => Promise<void>;
+  const stops: Array<() => Promise<void>> = [];
+
+  beforeEach(async () => {
+    const made = await createTestStore(engine);
+    store = made.store;
+    closeStore = made.close;
+    app = buildApp(store);
+    await store.db.user.createMany({ data: [
+      { id: "alice", email: "alice@x", name: "Alice" },
+      { id: "bob", email: "bob@x", name: "Bob" },
+    ] });
+    await store.db.project.createMany({ data: [
+      { id: "p1", name: "One", ownerId: "alice" },
+      { id: "p2", name: "Two", ownerId: "bob" },
+    ] });
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+    await app.tether.close();
+    await closeStore();
+  });
+
+  async function live<T>(path: string, input: unknown, ctx: TestContext = ALICE, lastEventId?: string | null) {
+    const controller = new AbortController();
+    const stream = await app.caller(ctx, controller.signal).$live({ path, input, lastEventId });
+    const collector = collectLive<T>(stream as AsyncIterable<unknown>, controller);
+    stops.push(collector.stop);
+    await collector.until(() => collector.state.messages.length > 0);
+    return collector;
+  }
+
+  const titles = (rows: TaskRow[] | undefined) => (rows ?? []).map((r) => r.title);
+
+  it("keeps a list live through inserts, updates and deletes, by mutation and by raw SQL", async () => {
+    const list = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" });
+    expect(list.state.data).toEqual([]);
+    const a = await app.caller(ALICE).tasks.add({ projectId: "p1", title: "a" });
+    await list.until(() => titles(list.state.data).join() === "a");
+    await store.sql.query(`INSERT INTO "Task" (id, "projectId", title, "updatedAt") VALUES ('raw1', 'p1', 'raw', now())`);
+    await list.until(() => titles(list.state.data).join() === "a,raw" || titles(list.state.data).join() === "raw,a");
+    await app.caller(ALICE).tasks.setDone({ id: a.id, done: true });
+    await list.until(() => list.state.data?.find((t) => t.id === a.id)?.done === true);
+    await store.sql.query(`DELETE FROM "Task" WHERE id = 'raw1'`);
+    await list.until(() => titles(list.state.data).join() === "a");
+    expect(list.state.messages.some((m) => m.kind === "patch")).toBe(true);
+    const fresh = await app.caller(ALICE).tasks.byProject({ projectId: "p1" });
+    expect(JSON.parse(JSON.stringify(list.state.data))).toEqual(JSON.parse(JSON.stringify(fresh)));
+  });
+
+  it("does not re-run a filtered query for a change to rows outside its filter", async () => {
+    const mine = await live<TaskRow[]>("tasks.byAssignee", { assigneeId: "alice" });
+    const before = app.tether.reactor.stats().executions;
+    for (let i = 0; i < 5; i++) await app.caller(ALICE).tasks.add({ projectId: "p2", title: `bob${i}`, assigneeId: "bob" });
+    await app.caller(ALICE).tasks.add({ projectId: "p1", title: "for alice", assigneeId: "alice" });
+    await mine.until(() => titles(mine.state.data).join() === "for alice");
+    // Exactly one re-execution: the alice write. The five bob writes never ran the query.
+    expect(app.tether.reactor.stats().executions - before).toBe(1);
+  });
+
+  it("sees a row move into and out of its filter", async () => {
+    const mine = await live<TaskRow[]>("tasks.byAssignee", { assigneeId: "alice" });
+    const task = await app.caller(ALICE).tasks.add({ projectId: "p1", title: "moving", assigneeId: "bob" });
+    await store.db.task.update({ where: { id: task.id }, data: { assigneeId: "alice" } });
+    await mine.until(() => titles(mine.state.data).join() === "moving");
+    await store.db.task.update({ where: { id: task.id }, data: { assigneeId: "bob" } });
+    await mine.until(() => mine.state.data?.length === 0);
+  });
+
+  it("runs a query once per change for 1,000 subscribers of it", async () => {
+    const subscribers = await Promise.all(Array.from({ length: 1000 }, () => live<number>("tasks.openCount", { projectId: "p1" })));
+    expect(app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 1000 });
+    const before = app.tether.reactor.stats().executions;
+    await app.caller(ALICE).tasks.add({ projectId: "p1", title: "one" });
+    await Promise.all(subscribers.map((s) => s.until(() => s.state.data === 1, 10_000)));
+    await app.caller(ALICE).tasks.add({ projectId: "p1", title: "two" });
+    await Promise.all(subscribers.map((s) => s.until(() => s.state.data === 2, 10_000)));
+    expect(app.tether.reactor.stats().executions - before).toBe(2);
+  }, 60_000);
+
+  it("pushes nothing for a rolled-back mutation", async () => {
+    const list = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" });
+    await expect(app.caller(ALICE).tasks.addThenFail({ projectId: "p1" })).rejects.toThrow("boom after write");
+    expect(await store.db.task.count()).toBe(0);
+    await app.caller(ALICE).tasks.add({ projectId: "p1", title: "real" });
+    await list.until(() => titles(list.state.data).join() === "real");
+    expect(list.state.messages.map((m) => m.version)).toEqual([1, 2]);
+    expect(list.state.messages.every((m) => m.kind !== "full" || !JSON.stringify(m.data).includes("never"))).toBe(true);
+  });
+
+  it("keeps nested includes live and scopes by user", async () => {
+    const aliceView = await live<Array<{ id: string; tasks: TaskRow[] }>>("projects.mine", undefined, ALICE);
+    const bobView = await live<Array<{ id: string; tasks: TaskRow[] }>>("projects.mine", undefined, { user: { id: "bob" } });
+    expect(aliceView.state.data?.map((p) => p.id)).toEqual(["p1"]);
+    expect(bobView.state.data?.map((p) => p.id)).toEqual(["p2"]);
+    expect(app.tether.reactor.stats().groups).toBe(2);
+    await app.caller(ALICE).tasks.add({ projectId: "p1", title: "nested" });
+    await aliceView.until(() => aliceView.state.data?.[0]?.tasks.length === 1);
+    expect(bobView.state.data?.[0]?.tasks).toEqual([]);
+  });
+
+  it("resumes from lastEventId without resending unchanged data, and resends after a change", async () => {
+    await app.caller(ALICE).tasks.add({ projectId: "p1", title: "kept" });
+    const first = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" });
+    const lastId = first.lastId();
+    await first.stop();
+    const resumed = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" }, ALICE, lastId);
+    expect(resumed.state.messages[0]?.kind).toBe("resumed");
+    const resumeId = resumed.lastId();
+    await resumed.stop();
+    await app.caller(ALICE).tasks.add({ projectId: "p1", title: "while away" });
+    const changed = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" }, ALICE, resumeId);
+    expect(changed.state.messages[0]?.kind).toBe("full");
+    expect(titles(changed.state.data).sort()).toEqual(["kept", "while away"]);
+  });
+
+  it("cleans up groups when their last subscriber leaves", async () => {
+    const a = await live("tasks.byProject", { projectId: "p1" });
+    const b = await live("tasks.byProject", { projectId: "p1" });
+    expect(app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 2 });
+    await a.stop();
+    expect(app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 1 });
+    await b.stop();
+    expect(app.tether.reactor.stats()).toMatchObject({ groups: 0, subscriptions: 0 });
+  });
+
+  it("rejects unknown paths, non-query paths and bad input with typed errors", async () => {
+    const caller = app.caller(ALICE);
+    const first = async (path: string, input: unknown) => {
+      const stream = (await caller.$live({ path, input })) as AsyncIterable<unknown>;
+      for await (const _ of stream) return;
+    };
+    await expect(first("tasks.nope", {})).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(first("tasks.add", {})).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(first("tasks.byProject", { projectId: 42 })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(caller.tasks.add({ projectId: "p1", title: "" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    expect(app.tether.reactor.stats().groups).toBe(0);
+  });
+
+  it("converges: concurrent writers (Prisma and raw SQL), many subscribers with varied filters", async () => {
+    const assignees = ["alice", "bob", null];
+    const views = [
+      ...(await Promise.all(["p1", "p2"].map((projectId) => live<TaskRow[]>("tasks.byProject", { projectId })))).map((c, i) => ({ c, path: "tasks.byProject", input: { projectId: ["p1", "p2"][i] } })),
+      ...(await Promise.all(["alice", "bob"].map((assigneeId) => live<TaskRow[]>("tasks.byAssignee", { assigneeId })))).map((c, i) => ({ c, path: "tasks.byAssignee", input: { assigneeId: ["alice", "bob"][i] } })),
+      ...(await Promise.all(["p1", "p2"].map((projectId) => live<number>("tasks.openCount", { projectId })))).map((c, i) => ({ c, path: "tasks.openCount", input: { projectId: ["p1", "p2"][i] } })),
+    ];
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const ids: string[] = [];
+    const writer = async (w: number) => {
+      for (let i = 0; i < 25; i++) {
+        const op = rand(4);
+        const project = rand(2) ? "p1" : "p2";
+        const assignee = assignees[rand(3)] ?? null;
+        if (op === 0 || ids.length === 0) {
+          const id = `w${w}-${i}`;
+          ids.push(id);
+          if (rand(2)) await store.db.task.create({ data: { id, projectId: project, title: id, assigneeId: assignee } });
+          else await store.sql.query(`INSERT INTO "Task" (id, "projectId", title, "assigneeId", "updatedAt") VALUES ($1, $2, $1, $3, now())`, [id, project, assignee]);
+        } else if (op === 1) {
+          await store.sql.query(`UPDATE "Task" SET done = NOT done WHERE id = $1`, [ids[rand(ids.length)]]);
+        } else if (op === 2) {
+          await store.db.task.updateMany({ where: { id: ids[rand(ids.length)] }, data: { assigneeId: assignee, projectId: project } });
+        } else {
+          await store.db.task.deleteMany({ where: { id: ids[rand(ids.length)] } });
+        }
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(writer));
+    const caller = app.caller(ALICE) as unknown as Record<string, Record<string, (input: unknown) => Promise<unknown>>>;
+    for (const view of views) {
+      const [ns, name] = view.path.split(".") as [string, string];
+      const expected = JSON.stringify(await caller[ns]![name]!(view.input));
+      await view.c.until(() => JSON.stringify(view.c.state.data) === expected, 10_000);
+    }
+  }, 60_000);
+
+  if (engine === "postgres") {
+    it("a mutation on node A reaches a subscriber on node B", async () => {
+      const nodeB = await createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: store.location.replace("***", "") });
+      const appB = buildApp(nodeB);
+      try {
+        const controller = new AbortController();
+        const stream = await appB.caller(ALICE, controller.signal).$live({ path: "tasks.byProject", input: { projectId: "p1" } });
+        const onB = collectLive<TaskRow[]>(stream as AsyncIterable<unknown>, controller);
+        stops.push(onB.stop);
+        await onB.until(() => onB.state.messages.length === 1);
+        await app.caller(ALICE).tasks.add({ projectId: "p1", title: "from A" });
+        await onB.until(() => titles(onB.state.data).join() === "from A");
+      } finally {
+        for (const stop of stops.splice(0)) await stop();
+        await appB.tether.close();
+        await nodeB.close();
+      }
+    });
+  }
+});
