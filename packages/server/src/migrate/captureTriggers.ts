@@ -41,6 +41,8 @@ export async function installCaptureTriggers(conn: SqlConnection): Promise<strin
     await conn.exec(/* sql */ `
       CREATE OR REPLACE TRIGGER "_tether_capture" AFTER INSERT OR UPDATE OR DELETE ON ${name}
         FOR EACH ROW EXECUTE FUNCTION "_tether_capture"(${args});
+      CREATE OR REPLACE TRIGGER "_tether_notify" AFTER INSERT OR UPDATE OR DELETE ON ${name}
+        FOR EACH STATEMENT EXECUTE FUNCTION "_tether_notify"();
       CREATE OR REPLACE TRIGGER "_tether_capture_truncate" AFTER TRUNCATE ON ${name}
         FOR EACH STATEMENT EXECUTE FUNCTION "_tether_capture_truncate"();`);
     captured.push(table);

@@ -36,34 +36,53 @@ CREATE TABLE IF NOT EXISTS "_tether_meta" (
 
 -- One generic row trigger for every model table.
 -- TG_ARGV[0]: primary-key columns, comma separated; TG_ARGV[1]: columns never logged (bytea).
+-- It runs once per written row inside the writer's transaction, so every statement here is on
+-- the insert path: keep it lean (see docs/performance.md for its measured cost).
 CREATE OR REPLACE FUNCTION "_tether_capture"() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
-  skip_cols text[] := CASE WHEN TG_ARGV[1] = '' THEN '{}'::text[] ELSE string_to_array(TG_ARGV[1], ',') END;
   old_row jsonb;
   new_row jsonb;
   key_row jsonb;
-  omitted text[] := skip_cols;
+  omitted text[];
   big text[];
 BEGIN
   IF TG_OP <> 'INSERT' THEN old_row := to_jsonb(OLD); END IF;
   IF TG_OP <> 'DELETE' THEN new_row := to_jsonb(NEW); END IF;
-  SELECT jsonb_object_agg(c, coalesce(new_row, old_row) -> c)
-    INTO key_row FROM unnest(string_to_array(TG_ARGV[0], ',')) AS c;
-  old_row := old_row - skip_cols;
-  new_row := new_row - skip_cols;
+  IF strpos(TG_ARGV[0], ',') = 0 THEN
+    key_row := jsonb_build_object(TG_ARGV[0], coalesce(new_row, old_row) -> TG_ARGV[0]);
+  ELSE
+    SELECT jsonb_object_agg(c, coalesce(new_row, old_row) -> c)
+      INTO key_row FROM unnest(string_to_array(TG_ARGV[0], ',')) AS c;
+  END IF;
+  IF TG_ARGV[1] <> '' THEN
+    omitted := string_to_array(TG_ARGV[1], ',');
+    old_row := old_row - omitted;
+    new_row := new_row - omitted;
+  END IF;
   -- Keys and filterable columns are what readers need; huge values would bloat the log.
-  IF coalesce(octet_length(old_row::text), 0) + coalesce(octet_length(new_row::text), 0) > ${OVERSIZED_ROW_BYTES} THEN
+  -- pg_column_size (the jsonb's stored size) is a cheap stand-in for its text length.
+  IF coalesce(pg_column_size(old_row), 0) + coalesce(pg_column_size(new_row), 0) > ${OVERSIZED_ROW_BYTES} THEN
     SELECT coalesce(array_agg(DISTINCT e.key), '{}') INTO big
       FROM (SELECT * FROM jsonb_each(coalesce(old_row, '{}')) UNION ALL SELECT * FROM jsonb_each(coalesce(new_row, '{}'))) e
       WHERE octet_length(e.value::text) > ${OVERSIZED_VALUE_BYTES};
-    old_row := old_row - big;
-    new_row := new_row - big;
-    omitted := omitted || big;
+    IF big <> '{}' THEN
+      old_row := old_row - big;
+      new_row := new_row - big;
+      omitted := coalesce(omitted, '{}') || big;
+    END IF;
   END IF;
   INSERT INTO "_tether_changes" ("tbl", "op", "pk", "old", "new", "omitted")
-    VALUES (TG_TABLE_NAME, TG_OP, key_row, old_row, new_row, CASE WHEN omitted = '{}' THEN NULL ELSE omitted END);
-  -- Same payload for every row: Postgres folds duplicate notifications within a transaction.
+    VALUES (TG_TABLE_NAME, TG_OP, key_row, old_row, new_row, omitted);
+  RETURN NULL;
+END
+$fn$;
+
+-- Wakes listeners once per statement (a statement-level trigger beside the row trigger): the
+-- notification carries nothing, Postgres delivers it at commit and drops it on rollback.
+CREATE OR REPLACE FUNCTION "_tether_notify"() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
   PERFORM pg_notify('${CHANGES_CHANNEL}', '');
   RETURN NULL;
 END
