@@ -28,7 +28,7 @@ export function createReadSetRecorder(): ReadSetRecorder {
   return {
     record(read) {
       // Identical reads (a loop of findUnique on the same id) are kept once.
-      const key = `${read.model}\u0000${JSON.stringify(read.where ?? null)}`;
+      const key = `${read.model}\u0000${JSON.stringify(read.where ?? null, jsonKey)}`;
       if (seen.has(key)) return;
       seen.add(key);
       reads.push(read);
@@ -39,6 +39,10 @@ export function createReadSetRecorder(): ReadSetRecorder {
     readSet: () => ({ reads: [...reads], allTables }),
   };
 }
+
+/** JSON.stringify throws on bigint (a `BigInt` column's filter): key it by its digits. */
+const jsonKey = (_key: string, value: unknown): unknown =>
+  typeof value === "bigint" ? { $bigint: value.toString() } : value;
 
 const READ_OPERATIONS = new Set([
   "findMany",
@@ -61,8 +65,10 @@ const isObject = (value: unknown): value is Args =>
 /**
  * The reads of one Prisma operation, nested relation reads included: `include`/`select` of a
  * relation reads the related model (with that relation's `where`, join condition ignored —
- * conservative), and a relation filter inside a `where` makes the related model a dependency
- * (recorded with no `where`: any of its rows may matter).
+ * conservative), and a relation filter inside a `where` (also one of a `_count`) or an `orderBy`
+ * through a relation makes the related model a dependency (recorded with no `where`: any of its
+ * rows may matter). A `cursor` reads its row too: the page starts at that row's sort values, and
+ * Prisma looks them up whether or not the row passes the `where`.
  */
 export function readsOfOperation(schema: SchemaMeta, model: string, operation: string, args: unknown): Read[] {
   if (!READ_OPERATIONS.has(operation)) return [];
@@ -75,6 +81,8 @@ function collect(schema: SchemaMeta, model: string, operation: string, args: Arg
   const where = args.where;
   out.push(where === undefined ? { model, operation } : { model, operation, where });
   collectRelationFilters(schema, model, where, out);
+  if (isObject(args.cursor)) out.push({ model, operation: "cursor", where: args.cursor });
+  collectOrderBy(schema, model, args.orderBy, out);
   for (const key of ["include", "select"] as const) {
     const projection = args[key];
     if (isObject(projection)) collectProjection(schema, model, projection, out);
@@ -106,6 +114,23 @@ function collectCount(schema: SchemaMeta, model: string, value: unknown, out: Re
     if (!choice) continue;
     const where = isObject(choice) ? choice.where : undefined;
     out.push(where === undefined ? { model: field.relation.model, operation: "count" } : { model: field.relation.model, operation: "count", where });
+    collectRelationFilters(schema, field.relation.model, where, out);
+  }
+}
+
+/** `orderBy: { project: { name: "asc" } }` or `{ tasks: { _count: "desc" } }` reads the related rows. */
+function collectOrderBy(schema: SchemaMeta, model: string, orderBy: unknown, out: Read[]): void {
+  if (Array.isArray(orderBy)) {
+    for (const item of orderBy) collectOrderBy(schema, model, item, out);
+    return;
+  }
+  if (!isObject(orderBy)) return;
+  const meta = schema.models[model];
+  for (const [key, value] of Object.entries(orderBy)) {
+    const relation = meta?.fields[key]?.relation;
+    if (!relation) continue; // a column, `_count`/`_avg`… of groupBy, `_relevance`
+    out.push({ model: relation.model, operation: "orderBy" });
+    collectOrderBy(schema, relation.model, value, out);
   }
 }
 
