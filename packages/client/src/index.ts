@@ -1,5 +1,9 @@
 /**
- * @tether/client — React hooks (useLiveQuery, useCrdtDoc, usePresence) over a framework-agnostic
- * core. A skeleton until the client issue lands; nothing is exported yet.
+ * @tether/client — live TanStack Query cache entries over tRPC subscriptions.
+ *
+ * - `core/`: framework-agnostic (tRPC client, live-query registry, patches, positions,
+ *   connection status, read-your-writes). No React.
+ * - `react/`: `createTetherReact<AppRouter>()` → provider and hooks over the core.
  */
-export {};
+export * from "./core/index.ts";
+export * from "./react/index.ts";

@@ -1,0 +1,44 @@
+export { Backoff, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.ts";
+export { keepLiveValuesAuthoritative, liveHash, queryClientCache } from "./cache.ts";
+export {
+  createTetherClient,
+  type SseSubscriptionOptions,
+  type TetherClient,
+  type TetherClientOptions,
+  type WebSocketSubscriptionOptions,
+} from "./client.ts";
+export { commitLink, CommitTracker, type CommitRecord } from "./commits.ts";
+export {
+  ConnectionStatusStore,
+  watchEnvironment,
+  type ConnectionState,
+  type ConnectionStatus,
+  type EnvironmentTarget,
+} from "./connection.ts";
+export {
+  CommitWaitTimeoutError,
+  IDLE_LIVE_STATE,
+  LiveQuery,
+  LiveQueryRegistry,
+  type LiveCache,
+  type LiveHandlers,
+  type LiveQueryRegistryOptions,
+  type LiveRegistryStats,
+  type LiveState,
+  type LiveStatus,
+  type LiveTarget,
+  type LiveTransport,
+  type TransportState,
+  type WaitForCommitOptions,
+} from "./liveQuery.ts";
+export { decodePosition, parseCommitHeader, positionIncludes, type FeedPosition } from "./position.ts";
+export {
+  applyListPatch,
+  COMMIT_HEADER,
+  eventHash,
+  LIVE_PROCEDURE,
+  type ListPatch,
+  type LiveInput,
+  type LiveMessage,
+} from "./protocol.ts";
+export { Subscribable } from "./subscribable.ts";

@@ -1,0 +1,114 @@
+import { createContext, createElement, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+import {
+  QueryClientProvider,
+  type DefaultError,
+  type QueryKey,
+  type UseMutationOptions,
+  type UseMutationResult,
+} from "@tanstack/react-query";
+import { createTRPCContext } from "@trpc/tanstack-react-query";
+import type { AnyRouter } from "@trpc/server";
+import { createTetherClient, type TetherClient, type TetherClientOptions } from "../core/client.ts";
+import type { ConnectionStatus } from "../core/connection.ts";
+import { useConnectionStatusWith } from "./useConnectionStatus.ts";
+import { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutation.ts";
+import {
+  useLiveQueryWith,
+  type LiveQueryOptions,
+  type UseLiveQueryOptions,
+  type UseLiveQueryResult,
+} from "./useLiveQuery.ts";
+
+export type TetherProviderProps<TRouter extends AnyRouter> = { children?: ReactNode } & (
+  | {
+      /** A client made with `createTetherClient` (tests, or one client shared beyond React). */
+      client: TetherClient<TRouter>;
+    }
+  | ({ client?: undefined } & TetherClientOptions)
+);
+
+/**
+ * React bindings for one app router:
+ *
+ * ```tsx
+ * export const { TetherProvider, useTRPC, useLiveQuery, useLiveMutation, useConnectionStatus } =
+ *   createTetherReact<AppRouter>();
+ * ```
+ *
+ * `TetherProvider` sets up TanStack Query's and tRPC's providers too, so `useTRPC()` gives
+ * `trpc.path.queryOptions(input)` / `mutationOptions()` for the ordinary TanStack hooks.
+ */
+export function createTetherReact<TRouter extends AnyRouter>() {
+  const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<TRouter>();
+  const TetherContext = createContext<TetherClient<TRouter> | null>(null);
+
+  function TetherProvider(props: TetherProviderProps<TRouter>) {
+    // A client the provider made is its to close; one passed in belongs to the caller.
+    const [owned] = useState(() => (props.client ? null : createTetherClient<TRouter>(props as TetherClientOptions)));
+    const client = props.client ?? owned!;
+    const closing = useRef<ReturnType<typeof setTimeout> | null>(null);
+    useEffect(() => {
+      if (!owned) return;
+      if (closing.current) clearTimeout(closing.current);
+      closing.current = null;
+      return () => {
+        // Deferred: StrictMode unmounts and remounts at once, and must find the client working.
+        closing.current = setTimeout(() => void owned.close(), 0);
+      };
+    }, [owned]);
+    return createElement(
+      TetherContext.Provider,
+      { value: client },
+      createElement(
+        QueryClientProvider,
+        { client: client.queryClient },
+        createElement(TRPCProvider, { trpcClient: client.trpc, queryClient: client.queryClient, children: props.children }),
+      ),
+    );
+  }
+
+  function useTetherClient(): TetherClient<TRouter> {
+    const client = useContext(TetherContext);
+    if (!client) throw new Error("Tether hooks must be used inside <TetherProvider>");
+    return client;
+  }
+
+  /**
+   * `useQuery` that stays live: `useLiveQuery(trpc.tasks.byProject.queryOptions({ projectId }))`.
+   * Same cache entry as `useQuery(sameOptions)`; adds `liveStatus` and `position`.
+   */
+  function useLiveQuery<TQueryFnData, TError = DefaultError, TData = TQueryFnData, TQueryKey extends QueryKey = QueryKey>(
+    options: LiveQueryOptions<TQueryFnData, TError, TData, TQueryKey>,
+    liveOptions?: UseLiveQueryOptions,
+  ): UseLiveQueryResult<TData, TError> {
+    return useLiveQueryWith(useTetherClient(), options, liveOptions);
+  }
+
+  /**
+   * `useMutation` with read-your-writes: `useLiveMutation(trpc.tasks.add.mutationOptions())`
+   * resolves once the live queries in use (or `awaitLive: [...]`) show the write.
+   */
+  function useLiveMutation<TData = unknown, TError = DefaultError, TVariables = void, TOnMutateResult = unknown>(
+    options: UseMutationOptions<TData, TError, TVariables, TOnMutateResult>,
+    liveOptions?: UseLiveMutationOptions,
+  ): UseMutationResult<TData, TError, TVariables, TOnMutateResult> {
+    return useLiveMutationWith(useTetherClient(), options, liveOptions);
+  }
+
+  /** The subscription transport's state (idle, connecting, connected, reconnecting) and online flag. */
+  function useConnectionStatus(): ConnectionStatus {
+    return useConnectionStatusWith(useTetherClient());
+  }
+
+  return {
+    TetherProvider,
+    useTRPC,
+    useTRPCClient,
+    useTetherClient,
+    useLiveQuery,
+    useLiveMutation,
+    useConnectionStatus,
+    /** `createTetherClient` typed for this router, for a client made outside React. */
+    createClient: (options: TetherClientOptions) => createTetherClient<TRouter>(options),
+  };
+}

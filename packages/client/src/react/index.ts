@@ -1,0 +1,11 @@
+export { createTetherReact, type TetherProviderProps } from "./createTetherReact.ts";
+export {
+  liveTargetOf,
+  useLiveQueryWith,
+  type LiveQueryFields,
+  type LiveQueryOptions,
+  type UseLiveQueryOptions,
+  type UseLiveQueryResult,
+} from "./useLiveQuery.ts";
+export { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutation.ts";
+export { useConnectionStatusWith } from "./useConnectionStatus.ts";
