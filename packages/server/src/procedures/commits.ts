@@ -16,4 +16,16 @@ export function commitsOf(ctx: object): readonly string[] {
   return commitsByContext.get(ctx) ?? [];
 }
 
+/**
+ * The commits recorded for this context, forgotten as they are read: a transport calls it once per
+ * response. A context object may outlive its request (a `createContext` that returns a shared or
+ * cached object, a WebSocket connection's context), and its commits must reach that request's
+ * response only, not pile up into every later one.
+ */
+export function takeCommits(ctx: object): readonly string[] {
+  const list = commitsByContext.get(ctx) ?? [];
+  commitsByContext.delete(ctx);
+  return list;
+}
+
 export const COMMIT_HEADER = "x-tether-commit";
