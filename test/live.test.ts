@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createStore } from "@tether/server";
+import { commitsOf, createStore, positionIncludes } from "@tether/server";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { buildApp, type TestContext } from "./fixtures/app.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
@@ -126,6 +126,24 @@ describe.each(engines)("live queries on %s", (engine) => {
     const changed = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" }, ALICE, resumeId);
     expect(changed.state.messages[0]?.kind).toBe("full");
     expect(titles(changed.state.data).sort()).toEqual(["kept", "while away"]);
+  });
+
+  it("tells a late subscriber of a query a write did not touch that it is current (read-your-writes)", async () => {
+    const other = await live<TaskRow[]>("tasks.byProject", { projectId: "p2" });
+    const mine = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" });
+    const ctx: TestContext = { user: { id: "alice" } };
+    await app.caller(ctx).tasks.add({ projectId: "p1", title: "mine" });
+    const [xid] = commitsOf(ctx);
+    expect(xid).toBeDefined();
+    await mine.until(() => titles(mine.state.data).join() === "mine");
+    expect(positionIncludes(mine.state.messages.at(-1)!.position, xid!)).toBe(true);
+    // p2's group was not re-run, so it sent nothing: its last position predates the write.
+    expect(other.state.messages).toHaveLength(1);
+    expect(positionIncludes(other.state.messages[0]!.position, xid!)).toBe(false);
+    // A client asking again (resume id = what it holds) learns its value holds at the write.
+    const probe = await live<TaskRow[]>("tasks.byProject", { projectId: "p2" }, ALICE, other.lastId());
+    expect(probe.state.messages[0]?.kind).toBe("resumed");
+    expect(positionIncludes(probe.state.messages[0]!.position, xid!)).toBe(true);
   });
 
   it("cleans up groups when their last subscriber leaves", async () => {

@@ -4,6 +4,7 @@ import { findModel, type SchemaMeta } from "../schema/index.ts";
 import { AsyncQueue } from "./asyncQueue.ts";
 import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import { diffLists, type LiveMessage } from "./liveMessage.ts";
+import { GroupIndex } from "./groupIndex.ts";
 import { ConcurrencyLimiter, TimeoutError, withTimeout } from "./limiter.ts";
 import { affects } from "./predicate.ts";
 import { hashFromEventId, QueryGroup, type LiveEvent, type Subscriber } from "./queryGroup.ts";
@@ -62,8 +63,8 @@ export interface ReactorStats {
 export class Reactor {
   private readonly config: ReactorConfig;
   private readonly groups = new Map<string, QueryGroup>();
-  /** table → groups whose ReadSet touches it. */
-  private readonly byTable = new Map<string, Set<QueryGroup>>();
+  /** table → groups whose ReadSet touches it, filed by pinned column values. */
+  private readonly index: GroupIndex<QueryGroup>;
   /** Groups with an execution in flight: they see every change (see execute()). */
   private readonly running = new Set<QueryGroup>();
   private readonly limiter: ConcurrencyLimiter;
@@ -85,6 +86,7 @@ export class Reactor {
   constructor(private readonly options: ReactorOptions) {
     this.config = { ...DEFAULT_REACTOR_CONFIG, ...options.config };
     this.limiter = new ConcurrencyLimiter(this.config.maxConcurrentExecutions);
+    this.index = new GroupIndex(options.schema);
   }
 
   /** Subscribes to the feed (idempotent; subscriptions call it too). */
@@ -159,7 +161,7 @@ export class Reactor {
       for (const subscriber of group.subscribers) subscriber.queue.end();
     }
     this.groups.clear();
-    this.byTable.clear();
+    this.index.clear();
   }
 
   private onFeedEvent(event: FeedEvent): void {
@@ -177,9 +179,7 @@ export class Reactor {
   private invalidate(change: Change): void {
     // Running groups judge changes against the ReadSet their execution ends with.
     for (const group of this.running) group.changesDuringRun.push(change);
-    const candidates = this.byTable.get(change.table);
-    if (!candidates) return;
-    for (const group of candidates) {
+    for (const group of this.index.candidates(change)) {
       if (group.running || group.dirty || !group.readSet) continue;
       if (affects(group.readSet, change, this.options.schema)) this.markDirty(group);
     }
@@ -288,7 +288,11 @@ export class Reactor {
     this.sendInitialWith(group, subscriber, {
       kind: "full",
       version: group.version,
-      position: group.position,
+      // A clean group (not dirty, not running: called only then) was re-run after, or was not
+      // affected by, every change processed so far, so its result holds at the reactor's position.
+      // Reporting that lets a client waiting for its own write (read-your-writes) learn that a
+      // query the write did not touch already reflects it.
+      position: group.dirty ? group.position : this.position,
       data: result.data,
     });
   }
@@ -299,7 +303,7 @@ export class Reactor {
     const resumed = subscriber.resumeHash !== null && subscriber.resumeHash === group.result?.hash;
     subscriber.resumeHash = null;
     const message: LiveMessage = resumed
-      ? { kind: "resumed", version: group.version, position: group.position }
+      ? { kind: "resumed", version: group.version, position: full.position }
       : full;
     this.send(group, subscriber, message, full);
   }
@@ -315,7 +319,6 @@ export class Reactor {
   }
 
   private reindex(group: QueryGroup, readSet: ReadSet): void {
-    for (const table of group.tables) this.byTable.get(table)?.delete(group);
     group.readSet = readSet;
     const tables = new Set<string>();
     for (const read of readSet.reads) {
@@ -324,11 +327,7 @@ export class Reactor {
     }
     if (readSet.allTables) for (const model of Object.values(this.options.schema.models)) tables.add(model.table);
     group.tables = [...tables];
-    for (const table of tables) {
-      let set = this.byTable.get(table);
-      if (!set) this.byTable.set(table, (set = new Set()));
-      set.add(group);
-    }
+    this.index.add(group, readSet);
   }
 
   private detach(group: QueryGroup, subscriber: Subscriber): void {
@@ -340,6 +339,6 @@ export class Reactor {
     if (group.closed) return;
     group.closed = true;
     if (this.groups.get(group.key) === group) this.groups.delete(group.key);
-    for (const table of group.tables) this.byTable.get(table)?.delete(group);
+    this.index.remove(group);
   }
 }

@@ -1,0 +1,43 @@
+/**
+ * `npm run bench [suite...]`: runs the benchmark suites side by side on PGlite and (when
+ * reachable) Postgres, prints a table per suite and writes test/bench/results/<date>.json
+ * (`{ suites: { <suite>: { ranAt, node, results: [one object per scenario] } } }`; a later run of
+ * a suite the same day replaces that suite's entry).
+ * BENCH_QUICK=1 shrinks every size, to check the benches themselves quickly.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { engines as testEngines } from "../support/databases.ts";
+import type { BenchOptions, BenchResult } from "./harness.ts";
+
+process.env.TETHER_LOG_LEVEL ??= "silent";
+
+const suites: Record<string, () => Promise<{ run(options: BenchOptions): Promise<BenchResult[]> }>> = {
+  feed: () => import("./feed.bench.ts"),
+  reactor: () => import("./reactor.bench.ts"),
+};
+
+const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const names = requested.length > 0 ? requested : Object.keys(suites);
+const options: BenchOptions = { engines: [...testEngines], quick: process.env.BENCH_QUICK === "1" };
+const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "results");
+const date = new Date().toISOString().slice(0, 10);
+
+for (const name of names) {
+  const load = suites[name];
+  if (!load) {
+    console.error(`unknown bench suite "${name}"; known: ${Object.keys(suites).join(", ")}`);
+    process.exit(2);
+  }
+  console.log(`\n## ${name} (engines: ${options.engines.join(", ")}${options.quick ? ", quick" : ""})`);
+  const results = await (await load()).run(options);
+  console.table(results.map(({ suite: _s, ...rest }) => rest));
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${date}${options.quick ? "-quick" : ""}.json`);
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { suites?: Record<string, unknown> }) : {};
+  const suitesOut = { ...previous.suites, [name]: { ranAt: new Date().toISOString(), node: process.version, results } };
+  writeFileSync(file, JSON.stringify({ suites: suitesOut }, null, 2) + "\n");
+  console.log(`wrote ${file}`);
+}
+process.exit(0);
