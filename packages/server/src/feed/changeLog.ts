@@ -49,6 +49,9 @@ export async function readChanges(
           'old', c.old, 'new', c.new, 'omitted', coalesce(c.omitted, '{}'), 'at', c.at
         ) ORDER BY t.last, c.seq)
         FROM txs t JOIN "_tether_changes" c ON c.xid = t.xid
+        -- Repeating the range lets the planner reach the rows through the xid index; without it,
+        -- it hash-joins against a scan of the whole log (milliseconds per read at 40k rows).
+        WHERE c.xid >= $1::xid8
       ), '[]') AS changes`,
     [horizon, seen.join(","), limit],
   );
