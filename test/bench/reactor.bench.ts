@@ -231,13 +231,17 @@ async function runCase(engine: Engine, scenario: Scenario, system: System, plan:
 }
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
-  const sizes = options.quick ? [100, 1_000] : [100, 1_000, 10_000];
+  // BENCH_SUBSCRIBERS=1000 (comma list) and BENCH_SYSTEMS=tether run a subset, for profiling.
+  const sizes = process.env.BENCH_SUBSCRIBERS
+    ? process.env.BENCH_SUBSCRIBERS.split(",").map(Number)
+    : options.quick ? [100, 1_000] : [100, 1_000, 10_000];
+  const systems = (process.env.BENCH_SYSTEMS?.split(",") ?? ["tether", "baseline"]) as Array<"tether" | "baseline">;
   const base = options.quick ? { writes: 10, writeBudgetMs: 5_000 } : { writes: 30, writeBudgetMs: 15_000 };
   const results: BenchResult[] = [];
   for (const subscribers of sizes) {
     for (const scenario of ["same-query", "distinct-filters"] as const) {
       for (const engine of options.engines) {
-        for (const system of ["tether", "baseline"] as const) {
+        for (const system of systems) {
           // The baseline's writes at 10,000 take seconds each: two are enough to measure them.
           const plan: Plan = { ...base, minWrites: subscribers >= 10_000 ? 2 : 3, subscribers, gapMs: 25, chunk: 500, writeTimeoutMs: 120_000 };
           const started = now();

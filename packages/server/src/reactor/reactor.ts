@@ -71,6 +71,9 @@ export class Reactor {
   private feedSubscription: FeedSubscription | null = null;
   private starting: Promise<void> | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private lastFlushAt = -Infinity;
+  /** Groups marked dirty since the last flush (a flush visits only these). */
+  private readonly dirtyGroups = new Set<QueryGroup>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private position = "";
   private closed = false;
@@ -161,6 +164,7 @@ export class Reactor {
       for (const subscriber of group.subscribers) subscriber.queue.end();
     }
     this.groups.clear();
+    this.dirtyGroups.clear();
     this.index.clear();
   }
 
@@ -188,18 +192,33 @@ export class Reactor {
   private markDirty(group: QueryGroup): void {
     if (group.closed || group.dirty) return;
     group.dirty = true;
+    this.dirtyGroups.add(group);
     this.counters.invalidations += 1;
     if (!group.running) this.scheduleFlush();
   }
 
+  /**
+   * Batching: the first invalidation after a quiet spell flushes at once (next macrotask, after the
+   * rest of its feed event has been judged), so a lone write pays no window; invalidations that
+   * follow within `batchWindowMs` of a flush wait for the window's end and share one re-run.
+   */
   private scheduleFlush(): void {
     if (this.flushTimer || this.closed) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      for (const group of this.groups.values()) {
-        if (group.dirty && !group.running) void this.execute(group, { firstRun: false }).catch(() => undefined);
-      }
-    }, this.config.batchWindowMs);
+    const sinceLast = performance.now() - this.lastFlushAt;
+    const delay = sinceLast >= this.config.batchWindowMs ? 0 : this.config.batchWindowMs - sinceLast;
+    this.flushTimer = setTimeout(() => this.flush(), delay);
+  }
+
+  private flush(): void {
+    this.flushTimer = null;
+    this.lastFlushAt = performance.now();
+    const due = [...this.dirtyGroups];
+    this.dirtyGroups.clear();
+    for (const group of due) {
+      if (group.closed || !group.dirty) continue;
+      if (group.running) continue; // execute() re-flushes it when its run ends
+      void this.execute(group, { firstRun: false }).catch(() => undefined);
+    }
   }
 
   /** One execution of a group's query; sends the result to its subscribers if it changed. */
@@ -252,6 +271,8 @@ export class Reactor {
       if (!group.closed && group.readSet && during.some((c) => affects(group.readSet!, c, this.options.schema))) {
         this.markDirty(group);
       } else if (!group.closed && group.dirty) {
+        // Marked dirty while running (or timed out): its flush was skipped, so schedule it now.
+        this.dirtyGroups.add(group);
         this.scheduleFlush();
       }
     }
@@ -339,6 +360,7 @@ export class Reactor {
     if (group.closed) return;
     group.closed = true;
     if (this.groups.get(group.key) === group) this.groups.delete(group.key);
+    this.dirtyGroups.delete(group);
     this.index.remove(group);
   }
 }
