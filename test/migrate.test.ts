@@ -8,6 +8,9 @@ import { createLogger, migrate, MigrationError, openDatabase, type SqlClient } f
 import { createTestDatabase, engines, type TestDatabase } from "./support/databases.ts";
 
 const INIT = "20261125000000_init";
+const AUTH = "20261126000000_auth";
+/** Every migration in prisma/migrations, in order. */
+const ALL = [INIT, AUTH];
 
 /** Everything migrate could change: tables, columns, indexes, triggers, functions, migration rows. */
 async function describeDatabase(sql: SqlClient): Promise<unknown> {
@@ -63,8 +66,8 @@ describe.each(engines)("tether migrate on %s", (engine) => {
     database = await createTestDatabase(engine);
     const sql = await connect(database);
     const result = await migrate({ sql, migrationsDir: "prisma/migrations" });
-    expect(result.applied).toEqual([INIT]);
-    expect(result.capturedTables).toEqual(["Attachment", "Project", "Task", "User"]);
+    expect(result.applied).toEqual(ALL);
+    expect(result.capturedTables).toEqual(["Account", "Attachment", "Project", "Session", "Task", "User", "Verification"]);
     const [row] = await sql.query<{ checksum: string; applied_steps_count: number; finished_at: unknown }>(
       `SELECT checksum, applied_steps_count, finished_at FROM "_prisma_migrations" WHERE migration_name = $1`,
       [INIT],
@@ -82,7 +85,7 @@ describe.each(engines)("tether migrate on %s", (engine) => {
     const before = await describeDatabase(sql);
     const again = await migrate({ sql, migrationsDir: "prisma/migrations" });
     expect(again.applied).toEqual([]);
-    expect(again.alreadyApplied).toEqual([INIT]);
+    expect(again.alreadyApplied).toEqual(ALL);
     expect(await describeDatabase(sql)).toEqual(before);
   });
 
@@ -125,7 +128,8 @@ describe.each(engines)("tether migrate on %s", (engine) => {
       const ok = run("prisma/migrations");
       expect(ok.stderr).toBe("");
       expect(ok.status).toBe(0);
-      expect(ok.stdout).toContain(`applying ${INIT} (1/1)`);
+      expect(ok.stdout).toContain(`applying ${INIT} (1/2)`);
+      expect(ok.stdout).toContain(`applying ${AUTH} (2/2)`);
       const broken = run(tempMigrations({ "20261126000000_broken": BROKEN }));
       expect(broken.status).toBe(1);
       expect(broken.stderr).toContain("migration 20261126000000_broken failed and was rolled back");
@@ -144,9 +148,9 @@ describe.each(engines)("tether migrate on %s", (engine) => {
         migrate({ sql: a, migrationsDir: "prisma/migrations" }),
         migrate({ sql: b, migrationsDir: "prisma/migrations" }),
       ]);
-      expect(results.flatMap((r) => r.applied)).toEqual([INIT]);
+      expect(results.flatMap((r) => r.applied).sort()).toEqual(ALL);
       const rows = await a.query(`SELECT migration_name FROM "_prisma_migrations"`);
-      expect(rows).toHaveLength(1);
+      expect(rows).toHaveLength(ALL.length);
     });
   }
 });

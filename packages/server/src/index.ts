@@ -9,5 +9,8 @@ export { createLogger } from "./log/index.ts";
 export type { Logger } from "./log/index.ts";
 export * from "./reactor/index.ts";
 export * from "./procedures/index.ts";
+export * from "./auth/index.ts";
+export * from "./policies/index.ts";
+export * from "./limits/index.ts";
 export * from "./transport/index.ts";
 export * from "./metrics/index.ts";

@@ -1,6 +1,18 @@
 import { initTRPC, TRPCError, tracked, type AnyRouter } from "@trpc/server";
 import { z } from "zod";
+import { requireRole, requireUser, withSessionWatch, type Authed, type SessionGuard } from "../auth/index.ts";
 import { createChangeFeed, type ChangeFeed } from "../feed/index.ts";
+import { RateLimits, SubscriptionLimits, type RateLimitOptions, type SubscriptionLimitOptions } from "../limits/index.ts";
+import {
+  applyPolicies,
+  denyAll,
+  PolicyEngine,
+  runWithPolicyScope,
+  withoutPolicies,
+  type AnyModelPolicy,
+  type Policies,
+  type PolicyOptions,
+} from "../policies/index.ts";
 import { Reactor, createReadSetRecorder, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
 import type { PrismaLike, Store } from "../store/index.ts";
@@ -42,6 +54,27 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
   reactor?: Partial<ReactorConfig>;
   /** Interactive-transaction limits for mutations (ms). Defaults: maxWait 10 s, timeout 15 s. */
   transaction?: { maxWait?: number; timeout?: number };
+  /**
+   * Row-level policies per model (keyed by client property: `project`), applied to `ctx.db` in
+   * every query, mutation and live query: `read` is merged into every read (nested ones too),
+   * `create`/`update`/`delete` checks refuse writes with FORBIDDEN inside the mutation's
+   * transaction. Models without an entry are unrestricted (see `policyOptions`).
+   */
+  policies?: Policies<Client, Ctx>;
+  policyOptions?: PolicyOptions;
+  /**
+   * The auth binding (`createTetherAuth(...)`): live subscriptions end with UNAUTHORIZED when
+   * their session ends, calls on a WebSocket whose session ended are refused, and better-auth's
+   * credential tables are closed to `ctx.db`.
+   */
+  auth?: { sessions: SessionGuard; protectedModels?: readonly string[] };
+  /** Abuse limits; each refusal is a typed tRPC error (TOO_MANY_REQUESTS). */
+  limits?: {
+    /** Calls per caller per procedure (rate-limiter-flexible; memory by default, Redis/Postgres to share). */
+    rate?: RateLimitOptions<Ctx>;
+    /** Live subscriptions open at once per connection / per user. Default 1000 per connection. */
+    subscriptions?: SubscriptionLimitOptions;
+  };
 }
 
 const liveInput = z.object({
@@ -53,6 +86,15 @@ const liveInput = z.object({
 function defaultScope(ctx: object): string {
   const user = (ctx as { user?: { id?: unknown } | null }).user;
   return JSON.stringify(user?.id ?? null);
+}
+
+/**
+ * With auth, groups are shared per session: a group runs with its first subscriber's context,
+ * and that context must end (UNAUTHORIZED) exactly when its own session does.
+ */
+function sessionScope(ctx: object): string {
+  const { user, session } = ctx as { user?: { id?: unknown } | null; session?: { id?: unknown } | null };
+  return JSON.stringify([user?.id ?? null, session?.id ?? null]);
 }
 
 /** Thrown inside a mutation's transaction to roll it back when the procedure failed. */
@@ -82,15 +124,34 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   const t = initTRPC.context<Ctx>().create();
   const { store, schema } = options;
   const log = store.log;
-  const scope = options.scope ?? defaultScope;
+  const guard = options.auth?.sessions ?? null;
+  const scope = options.scope ?? (guard ? sessionScope : defaultScope);
   const txOptions = { maxWait: options.transaction?.maxWait ?? 10_000, timeout: options.transaction?.timeout ?? 15_000 };
+
+  // Policies: one policy-scoped client (the caller comes from the async context, see
+  // policies/scope.ts). Applied before read tracking: Prisma runs the first-applied extension
+  // first, so the ReadSet records the merged where and invalidation stays narrow per caller.
+  const protectedModels: Record<string, AnyModelPolicy> = {};
+  for (const model of options.auth?.protectedModels ?? []) if (schema.models[model]) protectedModels[model] = denyAll;
+  const engine = new PolicyEngine({
+    schema,
+    policies: { ...protectedModels, ...(options.policies as Record<string, AnyModelPolicy | undefined> | undefined) },
+    ...options.policyOptions,
+  });
+  const baseDb = engine.active ? applyPolicies(store.db, engine) : store.db;
 
   // One extended client for every live execution; the recorder comes from the async context.
   const forwarding: ReadSink = {
     record: (read) => liveReads.getStore()?.record(read),
     recordRaw: () => liveReads.getStore()?.recordRaw(),
   };
-  const trackedDb = trackReads(store.db, forwarding, schema) as unknown as Client;
+  const trackedDb = trackReads(baseDb, forwarding, schema) as unknown as Client;
+  /** Runs `fn` as `ctx`'s call under policies (a no-op without any). */
+  const scoped = <T>(ctx: object, db: unknown, transactional: boolean, fn: () => T): T =>
+    engine.active ? runWithPolicyScope({ ctx, db, transactional }, fn) : fn();
+
+  const rateLimits = options.limits?.rate ? new RateLimits<Ctx>(options.limits.rate) : null;
+  const subscriptionLimits = new SubscriptionLimits(options.limits?.subscriptions);
 
   let router: AnyRouter | null = null;
   let feed: ChangeFeed | null = options.feed ?? null;
@@ -99,7 +160,12 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     schema,
     log,
     config: options.reactor,
-    feed: async () => (feed ??= await createChangeFeed({ sql: store.sql, log })),
+    feed: async () => {
+      feed ??= await createChangeFeed({ sql: store.sql, log });
+      // The session watcher sees each event before the reactor: a session's end is acted on
+      // before anything committed after it reaches that session's subscribers.
+      return guard ? withSessionWatch(feed, guard, log) : feed;
+    },
     run: async ({ ctx, path, input, signal }) => {
       if (!router) throw new Error("live query before appRouter() was built");
       const recorder = createReadSetRecorder();
@@ -108,25 +174,44 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     },
   });
 
-  const query = t.procedure.use(({ next }) =>
-    next({ ctx: { db: liveReads.getStore() ? trackedDb : store.db } }),
-  );
+  let closed = false;
+  // Sessions held by WebSocket contexts are watched through the reactor's feed: start it then.
+  guard?.attach?.(() => (closed ? Promise.resolve() : reactor.start()));
 
-  const transaction = store.db.$transaction.bind(store.db) as unknown as InteractiveTransaction;
-  const mutation = t.procedure.use(async ({ ctx, next }) => {
+  // Every Tether procedure: a WebSocket context whose session ended is refused, and calls are
+  // counted against the caller's rate limit (not the reactor's own re-runs of live queries).
+  const base = t.procedure.use(async ({ ctx, path, next }) => {
+    guard?.assertActive(ctx);
+    if (rateLimits && !liveReads.getStore()) await rateLimits.consume(ctx as unknown as Ctx, path);
+    return next();
+  });
+
+  const query = base.use(({ ctx, next }) => {
+    const db = liveReads.getStore() ? trackedDb : (baseDb as Client);
+    return scoped(ctx, db, false, () => next({ ctx: { db } }));
+  });
+
+  const transaction = (baseDb as TetherPrismaClient).$transaction.bind(baseDb) as unknown as InteractiveTransaction;
+  const mutation = base.use(async ({ ctx, next }) => {
     const run = (tx: TransactionClient<Client>) => next({ ctx: { db: tx } });
     let outcome: Awaited<ReturnType<typeof run>> | undefined;
     let commit: string | null = null;
     try {
-      await transaction(async (tx) => {
-        outcome = await run(tx as TransactionClient<Client>);
-        // A failed procedure must leave nothing: throwing here rolls the transaction back.
-        if (!outcome.ok) throw new RolledBack();
-        const rows = await (tx as { $queryRawUnsafe<T>(sql: string): Promise<T> }).$queryRawUnsafe<{ xid: string | null }[]>(
-          "SELECT pg_current_xact_id_if_assigned()::text AS xid",
-        );
-        commit = rows[0]?.xid ?? null;
-      }, txOptions);
+      await transaction(
+        (tx) =>
+          scoped(ctx, tx, true, async () => {
+            outcome = await run(tx as TransactionClient<Client>);
+            // A failed procedure must leave nothing: throwing here rolls the transaction back.
+            if (!outcome.ok) throw new RolledBack();
+            const rows = await withoutPolicies(() =>
+              (tx as { $queryRawUnsafe<T>(sql: string): Promise<T> }).$queryRawUnsafe<{ xid: string | null }[]>(
+                "SELECT pg_current_xact_id_if_assigned()::text AS xid",
+              ),
+            );
+            commit = rows[0]?.xid ?? null;
+          }),
+        txOptions,
+      );
     } catch (error) {
       if (!(error instanceof RolledBack)) throw error;
     }
@@ -135,19 +220,50 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     return outcome;
   });
 
-  const live = t.procedure.input(liveInput).subscription(async function* ({ ctx, input, signal }) {
+  const live = base.input(liveInput).subscription(async function* ({ ctx, input, signal }) {
     if (!router) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "router not built" });
     await assertQueryPath(router, input.path);
-    const events = reactor.subscribe({
-      path: input.path,
-      input: input.input,
-      ctx,
-      scope: scope(ctx as unknown as Ctx),
-      lastEventId: input.lastEventId ?? null,
-      signal,
-    });
-    for await (const event of events) yield tracked(event.id, event.message);
+    // `ctx` is the connection's own context object (no middleware of $live replaces it): one
+    // WebSocket's subscriptions are counted together.
+    const release = subscriptionLimits.acquire(ctx);
+    const finished = new AbortController();
+    try {
+      // Aborted (reason: UNAUTHORIZED) when the subscriber's session ends.
+      const sessionEnded = guard?.admit(ctx, finished.signal) ?? null;
+      const stop = AbortSignal.any([signal, sessionEnded].filter((s): s is AbortSignal => s !== null && s !== undefined));
+      const events = reactor.subscribe({
+        path: input.path,
+        input: input.input,
+        ctx,
+        scope: scope(ctx as unknown as Ctx),
+        lastEventId: input.lastEventId ?? null,
+        signal: stop,
+      });
+      for await (const event of events) {
+        if (sessionEnded?.aborted) break; // nothing more once the session is over
+        yield tracked(event.id, event.message);
+      }
+      if (sessionEnded?.aborted) throw sessionEnded.reason;
+    } finally {
+      finished.abort();
+      release();
+    }
   });
+
+  /** Guard: a signed-in caller (UNAUTHORIZED otherwise); narrows `ctx.user` to non-null. */
+  const authed = t.middleware(({ ctx, next }) => {
+    guard?.assertActive(ctx);
+    requireUser(ctx);
+    return next({ ctx: ctx as unknown as Authed<Ctx> });
+  });
+
+  /** Guard: a signed-in caller whose `user.role` is one of `roles` (FORBIDDEN otherwise). */
+  const role = (...roles: [string, ...string[]]) =>
+    t.middleware(({ ctx, next }) => {
+      guard?.assertActive(ctx);
+      requireRole(ctx, roles);
+      return next({ ctx: ctx as unknown as Authed<Ctx> });
+    });
 
   function appRouter<Routes extends Parameters<typeof t.router>[0]>(routes: Routes) {
     const built = t.router({ ...routes, $live: live });
@@ -164,11 +280,16 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     query,
     mutation,
     appRouter,
+    /** Guards (tRPC middlewares): `tether.query.use(tether.authed)`. */
+    authed,
+    admin: role("admin"),
+    role,
     createCallerFactory: t.createCallerFactory,
     reactor,
     /** Opens the change feed and starts the reactor (subscriptions also start it on demand). */
     start: () => reactor.start(),
     async close() {
+      closed = true;
       await reactor.close();
       if (ownsFeed) await feed?.close();
     },

@@ -1,0 +1,19 @@
+export { applyPolicies, clientProperty, PolicyEngine } from "./applyPolicies.ts";
+export type { PolicyEngineOptions } from "./applyPolicies.ts";
+export { policyScope, runWithPolicyScope, withoutPolicies } from "./scope.ts";
+export type { PolicyScope } from "./scope.ts";
+export { andWhere, NOTHING } from "./scopeArgs.ts";
+export { denyAll } from "./types.ts";
+export type {
+  AnyModelPolicy,
+  MaybePromise,
+  ModelKey,
+  ModelPolicy,
+  Policies,
+  PolicyContext,
+  PolicyDb,
+  PolicyOptions,
+  ReadRule,
+  RowOf,
+  WhereOf,
+} from "./types.ts";
