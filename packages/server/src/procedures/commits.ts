@@ -5,10 +5,21 @@
  */
 const commitsByContext = new WeakMap<object, string[]>();
 
+/**
+ * Most commits kept per context. A WebSocket connection's context is never read by a response
+ * (there is no header to carry them), so without a bound its list would grow for the life of the
+ * connection; an HTTP batch never comes near this many mutations.
+ */
+const MAX_COMMITS_PER_CONTEXT = 64;
+
 export function recordCommit(ctx: object, xid: string): void {
   const list = commitsByContext.get(ctx);
-  if (list) list.push(xid);
-  else commitsByContext.set(ctx, [xid]);
+  if (!list) {
+    commitsByContext.set(ctx, [xid]);
+    return;
+  }
+  list.push(xid);
+  if (list.length > MAX_COMMITS_PER_CONTEXT) list.splice(0, list.length - MAX_COMMITS_PER_CONTEXT);
 }
 
 /** Transaction ids committed by mutations run with this context (xid8 decimal strings). */
