@@ -105,43 +105,78 @@ export class Reactor {
     return this.starting;
   }
 
-  /** A live subscription: a stream of tracked messages, first the current result, then changes. */
-  async *subscribe(request: LiveSubscribeRequest): AsyncGenerator<LiveEvent, void, undefined> {
-    await this.start();
-    const key = `${request.path}\u0000${stableStringify(request.input ?? null)}\u0000${request.scope}`;
-    let group = this.groups.get(key);
-    const fresh = !group;
-    if (!group) {
-      group = new QueryGroup(key, request.path, request.input, request.ctx);
-      this.groups.set(key, group);
-    }
-    const subscriber: Subscriber = {
-      queue: new AsyncQueue<LiveEvent>(),
-      needsFull: true,
-      resumeHash: hashFromEventId(request.lastEventId),
+  /**
+   * A live subscription: a stream of tracked messages, first the current result, then changes.
+   * A hand-written iterator rather than an async generator, so that `return()` takes effect at
+   * once even while a `next()` is pending (a generator queues it behind that `next()`, which may
+   * never come for a quiet query): a consumer that stops iterating always releases the group.
+   */
+  subscribe(request: LiveSubscribeRequest): AsyncIterableIterator<LiveEvent> {
+    let opened: Promise<Subscriber> | null = null;
+    let release: (() => void) | null = null;
+    let done = false;
+    const finish = () => {
+      done = true;
+      release?.();
+      release = null;
     };
-    group.subscribers.add(subscriber);
-    const onAbort = () => subscriber.queue.end();
-    request.signal?.addEventListener("abort", onAbort, { once: true });
-    try {
+    const open = async (): Promise<Subscriber> => {
+      await this.start();
+      const key = `${request.path}\u0000${stableStringify(request.input ?? null)}\u0000${request.scope}`;
+      let group = this.groups.get(key);
+      const fresh = !group;
+      if (!group) {
+        group = new QueryGroup(key, request.path, request.input, request.ctx);
+        this.groups.set(key, group);
+      }
+      const joined = group;
+      const subscriber: Subscriber = {
+        queue: new AsyncQueue<LiveEvent>(),
+        needsFull: true,
+        resumeHash: hashFromEventId(request.lastEventId),
+      };
+      joined.subscribers.add(subscriber);
+      const onAbort = () => subscriber.queue.end();
+      request.signal?.addEventListener("abort", onAbort, { once: true });
+      release = () => {
+        request.signal?.removeEventListener("abort", onAbort);
+        subscriber.queue.end();
+        this.detach(joined, subscriber);
+      };
+      if (done || request.signal?.aborted) {
+        finish();
+        return subscriber;
+      }
       if (fresh) {
         // The first execution's errors (bad input, forbidden) end this subscription as errors.
-        await this.execute(group, { firstRun: true });
-      } else if (group.result?.cached && !group.running) {
-        this.sendInitial(group, subscriber);
-      } else if (!group.running) {
-        this.markDirty(group); // result too big to keep: re-run, this subscriber gets it in full
+        await this.execute(joined, { firstRun: true });
+      } else if (joined.result?.cached && !joined.running) {
+        this.sendInitial(joined, subscriber);
+      } else if (!joined.running) {
+        this.markDirty(joined); // result too big to keep: re-run, this subscriber gets it in full
       }
-      for (;;) {
-        const next = await subscriber.queue.next();
-        if (next.done) return;
-        yield next.value;
-      }
-    } finally {
-      request.signal?.removeEventListener("abort", onAbort);
-      subscriber.queue.end();
-      this.detach(group, subscriber);
-    }
+      return subscriber;
+    };
+    const iterator: AsyncIterableIterator<LiveEvent> = {
+      [Symbol.asyncIterator]: () => iterator,
+      next: async () => {
+        if (done) return { done: true, value: undefined };
+        try {
+          const subscriber = await (opened ??= open());
+          const result = await subscriber.queue.next();
+          if (result.done) finish();
+          return result;
+        } catch (error) {
+          finish();
+          throw error;
+        }
+      },
+      return: async () => {
+        finish();
+        return { done: true, value: undefined };
+      },
+    };
+    return iterator;
   }
 
   stats(): ReactorStats {
