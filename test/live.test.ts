@@ -156,6 +156,16 @@ describe.each(engines)("live queries on %s", (engine) => {
     expect(app.tether.reactor.stats()).toMatchObject({ groups: 0, subscriptions: 0 });
   });
 
+  it("releases a group when its consumer stops while a read is pending", async () => {
+    const stream = app.tether.reactor.subscribe({ path: "tasks.byProject", input: { projectId: "p1" }, ctx: ALICE, scope: "alice" });
+    expect((await stream.next()).value?.message.kind).toBe("full");
+    const pending = stream.next(); // a quiet query: nothing will come
+    expect(app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 1 });
+    await stream.return?.();
+    expect(app.tether.reactor.stats()).toMatchObject({ groups: 0, subscriptions: 0 });
+    expect(await pending).toMatchObject({ done: true });
+  });
+
   it("rejects unknown paths, non-query paths and bad input with typed errors", async () => {
     const caller = app.caller(ALICE);
     const first = async (path: string, input: unknown) => {
