@@ -34,7 +34,9 @@ for (const name of names) {
   const results = await (await load()).run(options);
   console.table(results.map(({ suite: _s, ...rest }) => rest));
   mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${date}${options.quick ? "-quick" : ""}.json`);
+  // Quick and subset runs go to their own file: they must not replace a full run's numbers.
+  const subset = process.env.BENCH_SUBSCRIBERS || process.env.BENCH_SYSTEMS ? "-subset" : "";
+  const file = join(resultsDir, `${date}${options.quick ? "-quick" : ""}${subset}.json`);
   const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { suites?: Record<string, unknown> }) : {};
   const suitesOut = { ...previous.suites, [name]: { ranAt: new Date().toISOString(), node: process.version, results } };
   writeFileSync(file, JSON.stringify({ suites: suitesOut }, null, 2) + "\n");
