@@ -3,7 +3,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["packages/*/src/**/*.test.ts", "packages/*/src/**/*.test.tsx", "test/**/*.test.ts", "test/**/*.test.tsx"],
-    exclude: ["**/node_modules/**", "test/bench/**"],
+    // The browser tests run afterwards, alone (vitest.e2e.config.ts): a Next build and Chromium
+    // beside the rest of the suite would starve its timing-sensitive tests on 2 cores.
+    exclude: ["**/node_modules/**", "test/bench/**", "test/e2e/**"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Each file opens its own databases; PGlite is CPU-heavy, so keep parallelism modest on 2 cores.

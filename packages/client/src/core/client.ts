@@ -124,7 +124,9 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
     });
   } else {
     const ws = subscriptions;
-    const url = ws.url ?? websocketUrl(options.url);
+    // Resolved when connecting: a relative `url` ("/trpc") needs the page's location, which
+    // server rendering does not have (and never connects).
+    const url = () => ws.url ?? websocketUrl(options.url);
     let everConnected = false;
     let failuresSinceOpen = 0;
     // Made on the first subscription, not here: server rendering creates clients too, and a
@@ -139,7 +141,7 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
         url: async () => {
           if (failuresSinceOpen > 0) await socketBackoff.wait();
           failuresSinceOpen += 1;
-          return url;
+          return url();
         },
         WebSocket: ws.WebSocket,
         connectionParams: ws.connectionParams,

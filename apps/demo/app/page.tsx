@@ -1,0 +1,5 @@
+import { ProjectsPage } from "../src/components/Projects.tsx";
+
+export default function Home() {
+  return <ProjectsPage />;
+}

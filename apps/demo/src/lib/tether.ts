@@ -1,0 +1,6 @@
+"use client";
+import { createTetherReact } from "@tether/client";
+import type { AppRouter } from "../server/router.ts"; // type-only: nothing of the server is bundled
+
+export const { TetherProvider, useTRPC, useLiveQuery, useLiveMutation, useConnectionStatus, useTetherClient } =
+  createTetherReact<AppRouter>();
