@@ -287,7 +287,9 @@ describe("mutations", () => {
 
   // The reactor waits 500 ms before re-running queries here, so a mutation's response always
   // arrives well before its live echo: only waiting for the commit can show the row at once.
-  const slowReactor = { batchWindowMs: 500 };
+  // Every change waits 500 ms before its re-run, so the live echo of a write comes well after
+  // the mutation's response.
+  const slowReactor = { batchWindowMs: 500, flushFirstAtOnce: false };
 
   it("useLiveMutation resolves only after the live list includes the new row (read-your-writes)", async () => {
     const running = await serve({ reactor: slowReactor });

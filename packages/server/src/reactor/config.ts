@@ -2,6 +2,11 @@
 export interface ReactorConfig {
   /** Changes arriving within this window are batched into one re-execution per group (ms). */
   batchWindowMs: number;
+  /**
+   * Flush the first invalidation after a quiet spell at once instead of after the window (only
+   * changes that follow within the window are batched). Off: every change waits the window.
+   */
+  flushFirstAtOnce: boolean;
   /** Re-executions running at once; more wait (bounds DB load after a wide change). */
   maxConcurrentExecutions: number;
   /** A re-execution slower than this is abandoned for the cycle and retried (ms). */
@@ -16,6 +21,7 @@ export interface ReactorConfig {
 
 export const DEFAULT_REACTOR_CONFIG: ReactorConfig = {
   batchWindowMs: 5,
+  flushFirstAtOnce: true,
   maxConcurrentExecutions: 64,
   queryTimeoutMs: 5_000,
   resyncIntervalMs: 600_000,

@@ -240,7 +240,8 @@ export class Reactor {
   private scheduleFlush(): void {
     if (this.flushTimer || this.closed) return;
     const sinceLast = performance.now() - this.lastFlushAt;
-    const delay = sinceLast >= this.config.batchWindowMs ? 0 : this.config.batchWindowMs - sinceLast;
+    const windowMs = this.config.batchWindowMs;
+    const delay = !this.config.flushFirstAtOnce ? windowMs : sinceLast >= windowMs ? 0 : windowMs - sinceLast;
     this.flushTimer = setTimeout(() => this.flush(), delay);
   }
 
