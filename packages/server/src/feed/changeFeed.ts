@@ -105,7 +105,15 @@ class Feed implements ChangeFeed {
   }
 
   trim(retention: RetentionOptions = this.retention) {
-    return trimChanges(this.sql, retention);
+    // This node's own subscribers are never trimmed out from under: the bound stays at or below
+    // the oldest of their horizons (a caught-up reader's horizon can trail the database's xmin
+    // until its next read, and it must not get a resync for changes it already delivered).
+    let keepFrom: bigint | null = null;
+    for (const reader of this.readers) {
+      const horizon = BigInt(reader.position.horizon);
+      if (keepFrom === null || horizon < keepFrom) keepFrom = horizon;
+    }
+    return trimChanges(this.sql, retention, keepFrom === null ? null : keepFrom.toString());
   }
 
   stats(): FeedStats {

@@ -97,12 +97,14 @@ export interface RetentionOptions {
 export async function trimChanges(
   conn: SqlConnection,
   retention: RetentionOptions,
+  /** Never trim at or above this transaction id (the oldest horizon of this node's own readers). */
+  keepFrom: string | null = null,
 ): Promise<{ deleted: number; horizon: string | null }> {
   const [row] = await conn.query<{ deleted: string | number; horizon: string | null }>(
     /* sql */ `
     WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
     bound AS (
-      SELECT least(snap.xmin, greatest(
+      SELECT least(snap.xmin, coalesce($3::xid8, snap.xmin), greatest(
         coalesce((SELECT min(xid) FROM "_tether_changes" WHERE at >= now() - make_interval(secs => $1::float8 / 1000)), snap.xmin),
         coalesce((SELECT xid FROM "_tether_changes" ORDER BY seq DESC OFFSET $2 LIMIT 1), '0'::xid8)
       )) AS b FROM snap
@@ -116,7 +118,7 @@ export async function trimChanges(
       RETURNING value
     )
     SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT value FROM mark) AS horizon`,
-    [retention.maxAgeMs, retention.maxRows],
+    [retention.maxAgeMs, retention.maxRows, keepFrom],
   );
   return { deleted: Number(row?.deleted ?? 0), horizon: row?.horizon ?? null };
 }
