@@ -4,6 +4,7 @@ import { PrismaClient } from "../generated/prisma/client.ts";
 import { buildApp, type TestContext } from "./fixtures/app.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { collectLive } from "./support/liveCollector.ts";
+import { seedAliceAndBob } from "./support/seed.ts";
 
 type TaskRow = { id: string; title: string; done: boolean; assigneeId: string | null; projectId: string };
 
@@ -20,14 +21,7 @@ describe.each(engines)("live queries on %s", (engine) => {
     store = made.store;
     closeStore = made.close;
     app = buildApp(store);
-    await store.db.user.createMany({ data: [
-      { id: "alice", email: "alice@x", name: "Alice" },
-      { id: "bob", email: "bob@x", name: "Bob" },
-    ] });
-    await store.db.project.createMany({ data: [
-      { id: "p1", name: "One", ownerId: "alice" },
-      { id: "p2", name: "Two", ownerId: "bob" },
-    ] });
+    await seedAliceAndBob(store, { alice: ["p1", "One"], bob: ["p2", "Two"] });
   });
   afterEach(async () => {
     for (const stop of stops.splice(0)) await stop();

@@ -7,6 +7,7 @@ import { schema } from "../generated/tether/index.ts";
 import { ANONYMOUS, buildSecuredApp, userContext, type SecuredContext } from "./fixtures/securedApp.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { collectLive } from "./support/liveCollector.ts";
+import { seedAliceAndBob } from "./support/seed.ts";
 
 type ProjectRow = { id: string; name: string; ownerId: string; tasks: TaskRow[] };
 type TaskRow = { id: string; title: string; projectId: string; project?: { ownerId: string } };
@@ -49,14 +50,7 @@ describe.each(engines)("row-level policies on %s", (engine) => {
     closeStore = made.close;
     databaseUrl = made.database.url;
     app = buildSecuredApp(store);
-    await store.db.user.createMany({ data: [
-      { id: "alice", email: "alice@x", name: "Alice" },
-      { id: "bob", email: "bob@x", name: "Bob" },
-    ] });
-    await store.db.project.createMany({ data: [
-      { id: "a1", name: "Alice's", ownerId: "alice" },
-      { id: "b1", name: "Bob's", ownerId: "bob" },
-    ] });
+    await seedAliceAndBob(store, { alice: ["a1", "Alice's"], bob: ["b1", "Bob's"] });
     await store.db.task.createMany({ data: [
       { id: "ta1", projectId: "a1", title: "alice task" },
       { id: "tb1", projectId: "b1", title: "bob task" },

@@ -15,6 +15,7 @@ import { schema } from "../generated/tether/index.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { createTestStore, type AppStore } from "./support/databases.ts";
 import { recordFeed } from "./support/feedRecorder.ts";
+import { seedAliceAndBob } from "./support/seed.ts";
 
 describe("read tracking on pglite", () => {
   let store: AppStore;
@@ -28,14 +29,7 @@ describe("read tracking on pglite", () => {
     store = made.store;
     close = made.close;
     feed = await createChangeFeed({ sql: store.sql, pollIntervalMs: 0, trimIntervalMs: 0 });
-    await store.db.user.createMany({ data: [
-      { id: "alice", email: "alice@x", name: "Alice" },
-      { id: "bob", email: "bob@x", name: "Bob" },
-    ] });
-    await store.db.project.createMany({ data: [
-      { id: "p1", name: "One", ownerId: "alice" },
-      { id: "p2", name: "Two", ownerId: "bob" },
-    ] });
+    await seedAliceAndBob(store, { alice: ["p1", "One"], bob: ["p2", "Two"] });
     await store.db.task.createMany({ data: [
       { id: "t1", projectId: "p1", title: "first", assigneeId: "alice", position: 1 },
       { id: "t2", projectId: "p1", title: "second", assigneeId: "bob", position: 2, done: true },

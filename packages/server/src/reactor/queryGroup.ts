@@ -32,8 +32,6 @@ export interface GroupResult {
 export class QueryGroup {
   readonly subscribers = new Set<Subscriber>();
   readSet: ReadSet | null = null;
-  /** Tables this group is indexed under (derived from readSet). */
-  tables: readonly string[] = [];
   result: GroupResult | null = null;
   version = 0;
   position = "";

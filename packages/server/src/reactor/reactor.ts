@@ -1,6 +1,6 @@
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
-import { findModel, type SchemaMeta } from "../schema/index.ts";
+import type { SchemaMeta } from "../schema/index.ts";
 import { AsyncQueue } from "./asyncQueue.ts";
 import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import { diffLists, type LiveMessage } from "./liveMessage.ts";
@@ -377,13 +377,6 @@ export class Reactor {
 
   private reindex(group: QueryGroup, readSet: ReadSet): void {
     group.readSet = readSet;
-    const tables = new Set<string>();
-    for (const read of readSet.reads) {
-      const model = findModel(this.options.schema, read.model);
-      tables.add(model?.table ?? read.model);
-    }
-    if (readSet.allTables) for (const model of Object.values(this.options.schema.models)) tables.add(model.table);
-    group.tables = [...tables];
     this.index.add(group, readSet);
   }
 

@@ -1,0 +1,13 @@
+import type { AppStore } from "./databases.ts";
+
+/** The two users most tests start from, each owning one project (ids chosen by the test). */
+export async function seedAliceAndBob(store: AppStore, projects: { alice: [id: string, name: string]; bob: [id: string, name: string] }): Promise<void> {
+  await store.db.user.createMany({ data: [
+    { id: "alice", email: "alice@x", name: "Alice" },
+    { id: "bob", email: "bob@x", name: "Bob" },
+  ] });
+  await store.db.project.createMany({ data: [
+    { id: projects.alice[0], name: projects.alice[1], ownerId: "alice" },
+    { id: projects.bob[0], name: projects.bob[1], ownerId: "bob" },
+  ] });
+}
