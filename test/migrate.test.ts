@@ -9,8 +9,9 @@ import { createTestDatabase, engines, type TestDatabase } from "./support/databa
 
 const INIT = "20261125000000_init";
 const AUTH = "20261126000000_auth";
-/** Every migration in prisma/migrations, in order. */
-const ALL = [INIT, AUTH];
+const MEMBERS_NOTES = "20261127000000_members_notes";
+/** Every migration in prisma/migrations, in order (listed by hand: a new one must be seen here). */
+const ALL = [INIT, AUTH, MEMBERS_NOTES];
 
 /** Everything migrate could change: tables, columns, indexes, triggers, functions, migration rows. */
 async function describeDatabase(sql: SqlClient): Promise<unknown> {
@@ -67,7 +68,7 @@ describe.each(engines)("tether migrate on %s", (engine) => {
     const sql = await connect(database);
     const result = await migrate({ sql, migrationsDir: "prisma/migrations" });
     expect(result.applied).toEqual(ALL);
-    expect(result.capturedTables).toEqual(["Account", "Attachment", "Project", "Session", "Task", "User", "Verification"]);
+    expect(result.capturedTables).toEqual(["Account", "Attachment", "Note", "Project", "ProjectMember", "Session", "Task", "User", "Verification"]);
     const [row] = await sql.query<{ checksum: string; applied_steps_count: number; finished_at: unknown }>(
       `SELECT checksum, applied_steps_count, finished_at FROM "_prisma_migrations" WHERE migration_name = $1`,
       [INIT],
@@ -128,8 +129,9 @@ describe.each(engines)("tether migrate on %s", (engine) => {
       const ok = run("prisma/migrations");
       expect(ok.stderr).toBe("");
       expect(ok.status).toBe(0);
-      expect(ok.stdout).toContain(`applying ${INIT} (1/2)`);
-      expect(ok.stdout).toContain(`applying ${AUTH} (2/2)`);
+      expect(ok.stdout).toContain(`applying ${INIT} (1/${ALL.length})`);
+      expect(ok.stdout).toContain(`applying ${AUTH} (2/${ALL.length})`);
+      expect(ok.stdout).toContain(`applying ${MEMBERS_NOTES} (3/${ALL.length})`);
       const broken = run(tempMigrations({ "20261126000000_broken": BROKEN }));
       expect(broken.status).toBe(1);
       expect(broken.stderr).toContain("migration 20261126000000_broken failed and was rolled back");
