@@ -6,4 +6,5 @@
  * - `react/`: `createTetherReact<AppRouter>()` → provider and hooks over the core.
  */
 export * from "./core/index.ts";
+export * from "./crdt/index.ts";
 export * from "./react/index.ts";

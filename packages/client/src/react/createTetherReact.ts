@@ -11,6 +11,7 @@ import type { AnyRouter } from "@trpc/server";
 import { createTetherClient, type TetherClient, type TetherClientOptions } from "../core/client.ts";
 import type { ConnectionStatus } from "../core/connection.ts";
 import { useConnectionStatusWith } from "./useConnectionStatus.ts";
+import { useCrdtDocWith, type UseCrdtDocOptions, type UseCrdtDocResult } from "./useCrdtDoc.ts";
 import { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutation.ts";
 import {
   useLiveQueryWith,
@@ -100,6 +101,15 @@ export function createTetherReact<TRouter extends AnyRouter>() {
     return useConnectionStatusWith(useTetherClient());
   }
 
+  /**
+   * A collaborative field's live `LoroDoc`: `useCrdtDoc({ model: "Note", id, field: "body" })` →
+   * `{ doc, text, status, pending, error }`. Edit `doc.getText("body")`, then `doc.commit()`.
+   * See docs/crdt-client.md.
+   */
+  function useCrdtDoc(options: UseCrdtDocOptions): UseCrdtDocResult {
+    return useCrdtDocWith(useTetherClient(), options);
+  }
+
   return {
     TetherProvider,
     useTRPC,
@@ -108,6 +118,7 @@ export function createTetherReact<TRouter extends AnyRouter>() {
     useLiveQuery,
     useLiveMutation,
     useConnectionStatus,
+    useCrdtDoc,
     /** `createTetherClient` typed for this router, for a client made outside React. */
     createClient: (options: TetherClientOptions) => createTetherClient<TRouter>(options),
   };

@@ -9,3 +9,4 @@ export {
 } from "./useLiveQuery.ts";
 export { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutation.ts";
 export { useConnectionStatusWith } from "./useConnectionStatus.ts";
+export { useCrdtDocWith, type UseCrdtDocOptions, type UseCrdtDocResult } from "./useCrdtDoc.ts";

@@ -1,0 +1,498 @@
+import { decodeImportBlobMeta, LoroDoc, type PeerID } from "loro-crdt";
+import { Backoff, type BackoffOptions } from "../core/backoff.ts";
+import type { ConnectionStatusStore } from "../core/connection.ts";
+import type { TransportState } from "../core/liveQuery.ts";
+import { Subscribable } from "../core/subscribable.ts";
+import { fromBase64, toBase64 } from "./base64.ts";
+import { Outbox } from "./outbox.ts";
+import type { CrdtPersistence } from "./persistence.ts";
+import { crdtKey, readUpdateMessage, type CrdtTarget, type CrdtVersionInput } from "./protocol.ts";
+import type { CrdtTransport } from "./transport.ts";
+
+/**
+ * - `loading`: reading the persisted copy (IndexedDB); no document yet;
+ * - `syncing`: connected, and either the server's catch-up has not arrived yet or local changes
+ *   wait for the server's acknowledgement;
+ * - `synced`: caught up, nothing unsent;
+ * - `offline`: the stream lost its connection or a push failed for want of one; edits go on
+ *   locally (and into the persisted outbox) and are sent when the connection is back;
+ * - `error`: the server refused for good (`NOT_FOUND`: row gone or hidden; `FORBIDDEN`;
+ *   `BAD_REQUEST`; `PAYLOAD_TOO_LARGE`): see `error`; `retry()` tries again.
+ */
+export type CrdtStatus = "loading" | "syncing" | "synced" | "offline" | "error";
+
+/** An immutable snapshot per change, so `useSyncExternalStore` can compare by reference. */
+export interface CrdtSessionState {
+  readonly status: CrdtStatus;
+  /** Local operations the server has not acknowledged (Loro ops; 0 when all is sent). */
+  readonly pending: number;
+  readonly error: unknown;
+  /** The live document; null while loading. */
+  readonly doc: LoroDoc | null;
+  /** Bumped on every change of the document, local or remote: a re-render key. */
+  readonly revision: number;
+}
+
+export interface CrdtDocSessionOptions {
+  transport: CrdtTransport;
+  /** Where the document and its outbox survive reloads; null: nowhere. */
+  persistence: CrdtPersistence | null;
+  /** Backoff for resubscribing and re-pushing after transient failures. */
+  retry?: BackoffOptions;
+  /** Coalesces persistence writes of bursts of edits, ms. Default 50. */
+  saveDelayMs?: number;
+  /** The Tether client's connection: its coming back cuts retry waits short. */
+  connection?: ConnectionStatusStore;
+}
+
+/** Counters for tests and diagnostics. */
+export interface CrdtSessionStats {
+  /** Streams opened (first subscribe and every resubscribe). */
+  streams: number;
+  /** Pushes sent, and their decoded update bytes in total. */
+  pushes: number;
+  pushedBytes: number;
+  /** Decoded size of the last stream's first (catch-up) message, bytes; null before one arrived. */
+  catchUpBytes: number | null;
+  /** The version the last stream was opened with (base64), undefined when the doc was empty. */
+  lastStreamVersion: string | undefined;
+}
+
+/** tRPC codes that retrying cannot fix (same list as live queries). */
+const PERMANENT_CODES = new Set([
+  "BAD_REQUEST",
+  "PARSE_ERROR",
+  "NOT_FOUND",
+  "UNAUTHORIZED",
+  "FORBIDDEN",
+  "METHOD_NOT_SUPPORTED",
+  "UNPROCESSABLE_CONTENT",
+  "PAYLOAD_TOO_LARGE",
+  "UNSUPPORTED_MEDIA_TYPE",
+]);
+
+function isPermanent(error: unknown): boolean {
+  const code = (error as { data?: { code?: unknown } } | null)?.data?.code;
+  return typeof code === "string" && PERMANENT_CODES.has(code);
+}
+
+/**
+ * One collaborative field of one row, bound to one `LoroDoc`:
+ *
+ * - loads the persisted copy (snapshot + outbox) first, so offline edits of an earlier page
+ *   survive and only what the server has that we lack comes down;
+ * - streams `$crdt.stream` from the document's version and imports what arrives (imports never
+ *   reach `subscribeLocalUpdates`, so remote changes are not echoed back);
+ * - sends local commits with `$crdt.push`, one push in flight at a time: commits made meanwhile
+ *   accumulate in the outbox and go out together as one update when it returns;
+ * - after a lost connection, resubscribes with its current version and re-sends the outbox
+ *   (Loro imports are idempotent, so a push whose answer was lost does no harm when repeated).
+ *
+ * Edit through `state.doc` and call `doc.commit()` after a change: Loro reports (and this
+ * session sends) committed changes only.
+ */
+export class CrdtDocSession extends Subscribable {
+  readonly key: string;
+  readonly stats: CrdtSessionStats = { streams: 0, pushes: 0, pushedBytes: 0, catchUpBytes: null, lastStreamVersion: undefined };
+
+  private doc: LoroDoc | null = null;
+  private outbox = new Outbox();
+  private revision = 0;
+  private snapshot: CrdtSessionState | null = null;
+  /** The server refused the stream for good (row gone or hidden): no more resubscribing. */
+  private streamError: unknown = null;
+  /** The server refused a push for good: the outbox waits for retry(); the stream goes on. */
+  private pushError: unknown = null;
+  private started = false;
+  private disposed = false;
+
+  // Stream.
+  private stream: { unsubscribe(): void } | null = null;
+  /** Bumped on every (re)subscribe: callbacks of an older stream are ignored. */
+  private generation = 0;
+  private caughtUp = false;
+  /** The stream lost its connection (or failed transiently) and has not delivered since. */
+  private disconnected = false;
+  private reopening = false;
+  private readonly streamRetry: Backoff;
+
+  // Push.
+  private pushing = false;
+  /** The last push failed for want of a connection; the next waits for the backoff or a reconnect. */
+  private pushFailing = false;
+  private pushWaiting = false;
+  private readonly pushRetry: Backoff;
+
+  // Persistence.
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private dirty = false;
+  private saving: Promise<void> | null = null;
+
+  private readonly cleanups: Array<() => void> = [];
+
+  constructor(
+    readonly target: CrdtTarget,
+    private readonly options: CrdtDocSessionOptions,
+  ) {
+    super();
+    this.key = crdtKey(target);
+    this.streamRetry = new Backoff(options.retry);
+    this.pushRetry = new Backoff(options.retry);
+  }
+
+  get state(): CrdtSessionState {
+    return (this.snapshot ??= {
+      status: this.status(),
+      pending: this.outbox.size,
+      error: this.streamError ?? this.pushError,
+      doc: this.doc,
+      revision: this.revision,
+    });
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Loads the persisted copy, then subscribes and sends what is pending. Idempotent. */
+  start(): void {
+    if (this.started || this.disposed) return;
+    this.started = true;
+    const connection = this.options.connection;
+    if (connection) {
+      let last = connection.get();
+      this.cleanups.push(
+        connection.subscribe(() => {
+          const now = connection.get();
+          // Back online, or the socket reopened: do not sit out a backoff meant for a dead network.
+          if ((now.state === "connected" && last.state !== "connected") || (now.online && !last.online)) this.wake();
+          last = now;
+        }),
+      );
+    }
+    void this.load();
+  }
+
+  /** Resolves with the document once loaded (rejects if the session is disposed first). */
+  ready(): Promise<LoroDoc> {
+    if (this.doc) return Promise.resolve(this.doc);
+    return new Promise<LoroDoc>((resolve, reject) => {
+      const unsubscribe = this.subscribe(() => {
+        if (this.doc) {
+          unsubscribe();
+          resolve(this.doc);
+        } else if (this.disposed) {
+          unsubscribe();
+          reject(new Error("CRDT session disposed before it loaded"));
+        }
+      });
+    });
+  }
+
+  /** Retry now instead of after the backoff; after an `error`, clear it and try again. */
+  retry(): void {
+    if (this.disposed) return;
+    if (this.streamError !== null || this.pushError !== null) {
+      const restream = this.streamError !== null;
+      this.streamError = null;
+      this.pushError = null;
+      this.changed();
+      if (restream && !this.stream && !this.reopening) this.openStream();
+    }
+    this.wake();
+    this.flush();
+  }
+
+  /** Writes the persisted copy now (pending debounced writes included). */
+  persist(): Promise<void> {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = null;
+    }
+    return this.saveNow();
+  }
+
+  /** Ends the stream, stops retries and writes the persisted copy. The document stays usable. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.generation += 1;
+    this.stream?.unsubscribe();
+    this.stream = null;
+    this.streamRetry.close();
+    this.pushRetry.close();
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.changed();
+    await this.persist();
+  }
+
+  // --- loading ---------------------------------------------------------------------------
+
+  private async load(): Promise<void> {
+    const persistence = this.options.persistence;
+    let persisted: Awaited<ReturnType<CrdtPersistence["load"]>>;
+    try {
+      persisted = await persistence?.load(this.key);
+    } catch {
+      // An unreadable store (private mode, quota, a blocked upgrade): start from the server.
+      persisted = undefined;
+    }
+    if (this.disposed) return;
+    const doc = new LoroDoc();
+    if (persisted?.snapshot) {
+      try {
+        doc.import(persisted.snapshot);
+        this.outbox = new Outbox(persisted.outbox);
+      } catch {
+        // A corrupt copy is worth less than a clean start: the server has everything acknowledged.
+        this.outbox = new Outbox();
+      }
+    }
+    this.cleanups.push(
+      doc.subscribeLocalUpdates((bytes) => this.localUpdate(bytes)),
+      doc.subscribe(() => this.documentChanged()),
+    );
+    this.doc = doc;
+    this.changed();
+    this.openStream();
+    this.flush();
+  }
+
+  // --- local changes ---------------------------------------------------------------------
+
+  private localUpdate(bytes: Uint8Array): void {
+    // Only local commits land here, never imports: nothing the server sent is sent back.
+    const meta = decodeImportBlobMeta(bytes, false);
+    const start = meta.partialStartVersionVector;
+    for (const [peer, end] of meta.partialEndVersionVector.toJSON() as Map<PeerID, number>) {
+      this.outbox.add(peer, start.get(peer) ?? 0, end);
+    }
+    this.scheduleSave();
+    this.changed();
+    this.flush();
+  }
+
+  private documentChanged(): void {
+    this.revision += 1;
+    this.scheduleSave();
+    this.changed();
+  }
+
+  // --- stream ----------------------------------------------------------------------------
+
+  private streamInput(): CrdtVersionInput {
+    const version = this.doc!.oplogVersion();
+    // An empty document asks for everything (no version), as the contract's default.
+    return version.length() === 0 ? { ...this.target } : { ...this.target, version: toBase64(version.encode()) };
+  }
+
+  private openStream(): void {
+    if (this.disposed || !this.doc || this.streamError !== null) return;
+    this.stream?.unsubscribe();
+    this.stream = null;
+    const generation = ++this.generation;
+    const current = () => generation === this.generation && !this.disposed;
+    // Set once this stream's connection was up: a "connecting" with an error before that is the
+    // transport still trying (it reports the old error to each new subscription), not a new loss.
+    let connected = false;
+    this.caughtUp = false;
+    const input = this.streamInput();
+    this.stats.streams += 1;
+    this.stats.lastStreamVersion = input.version;
+    const stream = this.options.transport.stream(input, {
+      onData: (value) => {
+        if (!current()) return;
+        connected = true;
+        this.receive(value);
+      },
+      onError: (error) => current() && this.streamFailed(error),
+      onComplete: () => current() && this.streamEnded(),
+      onConnectionStateChange: (state: TransportState) => {
+        if (!current()) return;
+        if (state.state === "pending") {
+          connected = true;
+          return;
+        }
+        if (state.state !== "connecting" || !state.error) return;
+        this.setDisconnected(true);
+        // The transport would resubscribe with the version we had when this stream opened;
+        // a new stream (queued until the connection is back) asks from what we hold now.
+        if (connected) this.openStream();
+      },
+    });
+    // Callbacks may have run synchronously and replaced this stream already.
+    if (current()) this.stream = stream;
+    else stream.unsubscribe();
+  }
+
+  private receive(value: unknown): void {
+    const doc = this.doc!;
+    const first = !this.caughtUp;
+    let imported = false;
+    try {
+      const message = readUpdateMessage(value);
+      if (message) {
+        const bytes = fromBase64(message.update);
+        if (first) this.stats.catchUpBytes = bytes.length;
+        // Pending = missing dependencies: a change went by unseen. Ask again from what we hold.
+        imported = doc.import(bytes).pending == null;
+      }
+    } catch {
+      imported = false;
+    }
+    if (!imported) {
+      this.generation += 1;
+      this.stream?.unsubscribe();
+      this.stream = null;
+      this.caughtUp = false;
+      this.scheduleReopen();
+      return;
+    }
+    this.streamRetry.reset();
+    this.caughtUp = true;
+    this.disconnected = false;
+    if (first) {
+      // Connected (again): what waited for the connection goes now.
+      this.pushRetry.wake();
+      this.flush();
+    }
+    this.changed();
+  }
+
+  private streamFailed(error: unknown): void {
+    this.stream = null;
+    this.caughtUp = false;
+    if (isPermanent(error)) {
+      this.streamError = error;
+      this.changed();
+      return;
+    }
+    this.setDisconnected(true);
+    this.scheduleReopen();
+  }
+
+  private streamEnded(): void {
+    // The server ended the stream (shutting down, or its reactor closed): come back.
+    this.stream = null;
+    this.caughtUp = false;
+    this.changed();
+    this.scheduleReopen();
+  }
+
+  private scheduleReopen(): void {
+    if (this.disposed || this.reopening) return;
+    this.reopening = true;
+    void this.streamRetry.wait().then((go) => {
+      this.reopening = false;
+      if (go && !this.disposed && !this.stream) this.openStream();
+    });
+  }
+
+  // --- push ------------------------------------------------------------------------------
+
+  /** Sends the outbox if nothing is in flight; commits made meanwhile go with the next push. */
+  private flush(): void {
+    const doc = this.doc;
+    if (!doc || this.disposed || this.pushing || this.pushWaiting || this.pushError !== null) return;
+    const sent = this.outbox.list();
+    if (sent.length === 0) return;
+    // One update for every unacknowledged local change, whichever page or peer made it.
+    const update = doc.export({
+      mode: "updates-in-range",
+      spans: sent.map((span) => ({ id: { peer: span.peer, counter: span.from }, len: span.to - span.from })),
+    });
+    this.pushing = true;
+    this.stats.pushes += 1;
+    this.stats.pushedBytes += update.length;
+    this.options.transport.push({ ...this.target, update: toBase64(update) }).then(
+      () => {
+        this.pushing = false;
+        this.outbox.acknowledge(sent);
+        this.pushRetry.reset();
+        this.pushFailing = false;
+        this.dirty = true;
+        if (this.disposed) void this.saveNow();
+        else this.scheduleSave();
+        this.changed();
+        this.flush();
+      },
+      (error: unknown) => {
+        this.pushing = false;
+        if (this.disposed) return;
+        if (isPermanent(error)) {
+          // The outbox stays (persisted): the app may fix the cause and call retry().
+          this.pushError = error;
+          this.changed();
+          return;
+        }
+        this.pushFailing = true;
+        this.pushWaiting = true;
+        this.changed();
+        void this.pushRetry.wait().then((go) => {
+          this.pushWaiting = false;
+          if (go) this.flush();
+        });
+      },
+    );
+  }
+
+  // --- persistence -----------------------------------------------------------------------
+
+  private scheduleSave(): void {
+    if (!this.options.persistence || !this.doc) return;
+    this.dirty = true;
+    if (this.saveTimer || this.disposed) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      void this.saveNow();
+    }, this.options.saveDelayMs ?? 50);
+  }
+
+  private saveNow(): Promise<void> {
+    const persistence = this.options.persistence;
+    const doc = this.doc;
+    if (!persistence || !doc) return Promise.resolve();
+    // One write at a time, always of the latest state: the last write wins, and it is ours.
+    this.saving ??= (async () => {
+      try {
+        while (this.dirty) {
+          this.dirty = false;
+          try {
+            await persistence.save(this.key, { snapshot: doc.export({ mode: "snapshot" }), outbox: this.outbox.list() });
+          } catch {
+            // Quota or a closed database: the document lives on in memory and on the server.
+          }
+        }
+      } finally {
+        this.saving = null;
+      }
+    })();
+    return this.saving;
+  }
+
+  // --- state -----------------------------------------------------------------------------
+
+  private status(): CrdtStatus {
+    if (this.streamError !== null || this.pushError !== null) return "error";
+    if (!this.doc) return "loading";
+    if (this.disconnected || this.pushFailing) return "offline";
+    if (!this.caughtUp || this.outbox.size > 0) return "syncing";
+    return "synced";
+  }
+
+  private setDisconnected(value: boolean): void {
+    if (this.disconnected === value) return;
+    this.disconnected = value;
+    this.changed();
+  }
+
+  private wake(): void {
+    this.streamRetry.wake();
+    this.pushRetry.wake();
+  }
+
+  private changed(): void {
+    this.snapshot = null;
+    for (const listener of this.listeners) listener();
+  }
+}
