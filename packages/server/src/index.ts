@@ -14,3 +14,4 @@ export * from "./policies/index.ts";
 export * from "./limits/index.ts";
 export * from "./transport/index.ts";
 export * from "./metrics/index.ts";
+export * from "./presence/index.ts";

@@ -6,6 +6,7 @@ export interface MetricSources {
   reactor?: () => Omit<ReactorStats, "position">;
   transport?: () => { wsConnections: number; sseConnections: number; slowConsumersTerminated: number };
   feed?: () => { deliveredTransactions: number; reads: number; resyncs: number; listenerReconnects: number };
+  presence?: () => { rooms: number; members: number };
 }
 
 export interface TetherMetrics {
@@ -33,7 +34,7 @@ export function createMetrics(sources: MetricSources, options: { prefix?: string
         if (value !== null && value !== undefined) this.set(value);
       },
     });
-  const { reactor, transport, feed } = sources;
+  const { reactor, transport, feed, presence } = sources;
   if (reactor) {
     gauge("live_subscriptions", "Live query subscriptions held by this node", () => reactor().subscriptions);
     gauge("query_groups", "Distinct live query groups (path, input, scope)", () => reactor().groups);
@@ -54,6 +55,10 @@ export function createMetrics(sources: MetricSources, options: { prefix?: string
     gauge("feed_reads_total", "Reads of the change log", () => feed().reads);
     gauge("feed_resyncs_total", "Resyncs sent to feed subscribers behind the trimmed log", () => feed().resyncs);
     gauge("feed_listener_reconnects_total", "Reconnects of the LISTEN connection", () => feed().listenerReconnects);
+  }
+  if (presence) {
+    gauge("presence_rooms", "Presence rooms open on this node", () => presence().rooms);
+    gauge("presence_members", "Presence clientIds with an open join on this node", () => presence().members);
   }
   return { registry, render: () => registry.metrics(), contentType: registry.contentType };
 }

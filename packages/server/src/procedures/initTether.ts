@@ -13,6 +13,7 @@ import {
   type Policies,
   type PolicyOptions,
 } from "../policies/index.ts";
+import { PresenceHub, presenceJoinInput, presenceSetInput, type PresenceOptions } from "../presence/index.ts";
 import { Reactor, createReadSetRecorder, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
 import type { PrismaLike, Store } from "../store/index.ts";
@@ -75,6 +76,8 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
     /** Live subscriptions open at once per connection / per user. Default 1000 per connection. */
     subscriptions?: SubscriptionLimitOptions;
   };
+  /** Presence rooms (`$presence.join` / `$presence.set`): who may join, entry timeout, size limits. */
+  presence?: PresenceOptions<Ctx>;
 }
 
 const liveInput = z.object({
@@ -250,6 +253,13 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     }
   });
 
+  // Presence: in memory on this node, nothing persisted; a join ends with its session too.
+  const presence = new PresenceHub<Ctx>(options.presence, { sessionEnded: guard ? (ctx, until) => guard.admit(ctx, until) : undefined });
+  const presenceRouter = t.router({
+    join: base.input(presenceJoinInput).subscription(({ ctx, input, signal }) => presence.join(ctx as unknown as Ctx, input, signal)),
+    set: base.input(presenceSetInput).mutation(({ ctx, input }) => presence.set(ctx as unknown as Ctx, input)),
+  });
+
   /** Guard: a signed-in caller (UNAUTHORIZED otherwise); narrows `ctx.user` to non-null. */
   const authed = t.middleware(({ ctx, next }) => {
     guard?.assertActive(ctx);
@@ -266,7 +276,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     });
 
   function appRouter<Routes extends Parameters<typeof t.router>[0]>(routes: Routes) {
-    const built = t.router({ ...routes, $live: live });
+    const built = t.router({ ...routes, $live: live, $presence: presenceRouter });
     router = built;
     return built;
   }
@@ -286,10 +296,12 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     role,
     createCallerFactory: t.createCallerFactory,
     reactor,
+    presence,
     /** Opens the change feed and starts the reactor (subscriptions also start it on demand). */
     start: () => reactor.start(),
     async close() {
       closed = true;
+      presence.close();
       await reactor.close();
       if (ownsFeed) await feed?.close();
     },

@@ -1,0 +1,61 @@
+/** What one join subscription takes next: an incremental update, or a full snapshot of the room. */
+export type QueuedUpdate = { kind: "update"; bytes: Uint8Array } | { kind: "full" };
+
+/**
+ * The updates waiting for one `$presence.join` subscriber. Push-fed (the room broadcasts into it)
+ * and pull-drained (the subscription's generator), so it must bound itself: a subscriber that
+ * stops reading would otherwise grow it forever (SSE pauses the generator on backpressure rather
+ * than buffering). On overflow the backlog is dropped for one full snapshot, which brings the
+ * subscriber to the same state the backlog would have.
+ */
+export class UpdateQueue {
+  private items: Uint8Array[] = [];
+  private full = false;
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly max: number) {}
+
+  push(bytes: Uint8Array): void {
+    if (this.ended || this.full) return;
+    if (this.items.length >= this.max) {
+      this.items = [];
+      this.full = true;
+    } else {
+      this.items.push(bytes);
+    }
+    this.notify();
+  }
+
+  /** No more updates (the room closed); a pending `next` resolves null. */
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  /** The next update, or null once ended or `signal` aborts. */
+  async next(signal: AbortSignal): Promise<QueuedUpdate | null> {
+    for (;;) {
+      if (this.ended || signal.aborted) return null;
+      if (this.full) {
+        this.full = false;
+        return { kind: "full" };
+      }
+      const bytes = this.items.shift();
+      if (bytes) return { kind: "update", bytes };
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal.removeEventListener("abort", done);
+          this.wake = null;
+          resolve();
+        };
+        this.wake = done;
+        signal.addEventListener("abort", done, { once: true });
+      });
+    }
+  }
+
+  private notify(): void {
+    this.wake?.();
+  }
+}
