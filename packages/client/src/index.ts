@@ -7,4 +7,5 @@
  */
 export * from "./core/index.ts";
 export * from "./crdt/index.ts";
+export * from "./presence/index.ts";
 export * from "./react/index.ts";

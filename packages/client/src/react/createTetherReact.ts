@@ -13,6 +13,7 @@ import type { ConnectionStatus } from "../core/connection.ts";
 import { useConnectionStatusWith } from "./useConnectionStatus.ts";
 import { useCrdtDocWith, type UseCrdtDocOptions, type UseCrdtDocResult } from "./useCrdtDoc.ts";
 import { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutation.ts";
+import { usePresenceWith, type UsePresenceResult } from "./usePresence.ts";
 import {
   useLiveQueryWith,
   type LiveQueryOptions,
@@ -110,6 +111,14 @@ export function createTetherReact<TRouter extends AnyRouter>() {
     return useCrdtDocWith(useTetherClient(), options);
   }
 
+  /**
+   * Who is in `room` and their state: `usePresence<{ name: string }>("note:1", { name })` →
+   * `{ peers: [{ clientId, state, self }], setState, status, clientId, error }`. See docs/presence.md.
+   */
+  function usePresence<State>(room: string, myState?: State): UsePresenceResult<State> {
+    return usePresenceWith<State>(useTetherClient(), room, myState);
+  }
+
   return {
     TetherProvider,
     useTRPC,
@@ -119,6 +128,7 @@ export function createTetherReact<TRouter extends AnyRouter>() {
     useLiveMutation,
     useConnectionStatus,
     useCrdtDoc,
+    usePresence,
     /** `createTetherClient` typed for this router, for a client made outside React. */
     createClient: (options: TetherClientOptions) => createTetherClient<TRouter>(options),
   };

@@ -10,3 +10,4 @@ export {
 export { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutation.ts";
 export { useConnectionStatusWith } from "./useConnectionStatus.ts";
 export { useCrdtDocWith, type UseCrdtDocOptions, type UseCrdtDocResult } from "./useCrdtDoc.ts";
+export { usePresenceWith, type UsePresenceResult } from "./usePresence.ts";

@@ -1,0 +1,35 @@
+/** The wire shape of presence (see docs/presence.md); the server's `$presence` router speaks it. */
+
+export const PRESENCE_JOIN = "$presence.join";
+export const PRESENCE_SET = "$presence.set";
+
+export interface PresenceJoinInput {
+  /** 1..200 characters: what the app scopes presence to ("note:42"). */
+  room: string;
+  /** 1..100 characters: this tab's key in the room. */
+  clientId: string;
+}
+
+export interface PresenceSetInput extends PresenceJoinInput {
+  /** JSON, at most the server's `maxStateBytes` (default 8 KiB) serialized. */
+  state: unknown;
+}
+
+/**
+ * One `$presence.join` message: `update` is base64 of Loro `EphemeralStore` bytes. `full` marks the
+ * whole room (first message of a join, or after the server dropped a slow reader's backlog): the
+ * client replaces what it had. `timeoutMs` (on full messages) is the server's entry timeout.
+ */
+export interface PresenceMessage {
+  update: string;
+  full?: true;
+  timeoutMs?: number;
+}
+
+/** Standard base64 → bytes, with what every runtime has (`atob`). */
+export function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
