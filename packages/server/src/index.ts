@@ -15,3 +15,4 @@ export * from "./limits/index.ts";
 export * from "./transport/index.ts";
 export * from "./metrics/index.ts";
 export * from "./presence/index.ts";
+export * from "./crdt/index.ts";

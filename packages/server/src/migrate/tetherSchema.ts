@@ -96,6 +96,57 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
+
+-- CRDT documents (see crdt/ and docs/crdt.md): one row per (model, row, field) holding the
+-- compacted Loro snapshot, plus an append-only log of the updates since, compacted into the
+-- snapshot every N updates / bytes. Only the log is captured: its INSERTs tell every node which
+-- document changed (bytea is left out of the change log, so readers fetch the update by id).
+CREATE TABLE IF NOT EXISTS "_tether_crdt_docs" (
+  "model"           text NOT NULL,
+  "row_id"          text NOT NULL,
+  "field"           text NOT NULL,
+  "snapshot"        bytea NOT NULL,
+  -- Loro oplog version vector (VersionVector.encode()) of snapshot + logged updates.
+  "version"         bytea NOT NULL,
+  "pending_updates" integer NOT NULL DEFAULT 0,
+  "pending_bytes"   bigint NOT NULL DEFAULT 0,
+  "updated_at"      timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY ("model", "row_id", "field")
+);
+CREATE TABLE IF NOT EXISTS "_tether_crdt_updates" (
+  "id"     bigserial PRIMARY KEY,
+  "model"  text NOT NULL,
+  "row_id" text NOT NULL,
+  "field"  text NOT NULL,
+  "data"   bytea NOT NULL,
+  "at"     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS "_tether_crdt_updates_doc_idx" ON "_tether_crdt_updates" ("model", "row_id", "field", "id");
+CREATE OR REPLACE TRIGGER "_tether_capture" AFTER INSERT ON "_tether_crdt_updates"
+  FOR EACH ROW EXECUTE FUNCTION "_tether_capture"('id', 'data');
+CREATE OR REPLACE TRIGGER "_tether_notify" AFTER INSERT ON "_tether_crdt_updates"
+  FOR EACH STATEMENT EXECUTE FUNCTION "_tether_notify"();
+
+-- Deleting a model row deletes its documents (installed per CRDT model by crdt/, so cascades
+-- and raw SQL deletes leave no orphan). TG_ARGV: model name, primary-key column.
+CREATE OR REPLACE FUNCTION "_tether_crdt_row_deleted"() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  rid text := to_jsonb(OLD) ->> TG_ARGV[1];
+BEGIN
+  DELETE FROM "_tether_crdt_docs" WHERE "model" = TG_ARGV[0] AND "row_id" = rid;
+  DELETE FROM "_tether_crdt_updates" WHERE "model" = TG_ARGV[0] AND "row_id" = rid;
+  RETURN NULL;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION "_tether_crdt_truncated"() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  DELETE FROM "_tether_crdt_docs" WHERE "model" = TG_ARGV[0];
+  DELETE FROM "_tether_crdt_updates" WHERE "model" = TG_ARGV[0];
+  RETURN NULL;
+END
+$fn$;
 `;
 
 /** Prisma's migrations table, exactly as Prisma creates it, so Prisma's tooling agrees with ours. */

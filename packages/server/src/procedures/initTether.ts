@@ -1,6 +1,7 @@
 import { initTRPC, TRPCError, tracked, type AnyRouter } from "@trpc/server";
 import { z } from "zod";
 import { requireRole, requireUser, withSessionWatch, type Authed, type SessionGuard } from "../auth/index.ts";
+import { createCrdt, crdtPullInput, crdtPushInput, crdtStreamInput, type CrdtOptions } from "../crdt/index.ts";
 import { createChangeFeed, type ChangeFeed } from "../feed/index.ts";
 import { RateLimits, SubscriptionLimits, type RateLimitOptions, type SubscriptionLimitOptions } from "../limits/index.ts";
 import {
@@ -78,6 +79,8 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
   };
   /** Presence rooms (`$presence.join` / `$presence.set`): who may join, entry timeout, size limits. */
   presence?: PresenceOptions<Ctx>;
+  /** CRDT documents of `@crdt` fields (`$crdt.pull/push/stream`): update size limit, compaction. */
+  crdt?: CrdtOptions;
 }
 
 const liveInput = z.object({
@@ -260,6 +263,28 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     set: base.input(presenceSetInput).mutation(({ ctx, input }) => presence.set(ctx as unknown as Ctx, input)),
   });
 
+  // CRDT documents: pull/push through the query/mutation builders (policies, transaction, commit
+  // header), streams fed by this node's change feed (the reactor's, started with it).
+  const crdt = createCrdt({
+    sql: store.sql,
+    schema,
+    log,
+    options: options.crdt,
+    feed: async () => {
+      await reactor.start();
+      return feed!;
+    },
+    readAs: (ctx, fn) => scoped(ctx, baseDb, false, () => fn(baseDb)),
+    scope: (ctx) => scope(ctx as Ctx),
+    guard,
+    subscriptionLimits,
+  });
+  const crdtRouter = t.router({
+    pull: query.input(crdtPullInput).query(({ ctx, input }) => crdt.pull(ctx.db, input)),
+    push: mutation.input(crdtPushInput).mutation(({ ctx, input }) => crdt.push(ctx.db, input)),
+    stream: base.input(crdtStreamInput).subscription(({ ctx, input, signal }) => crdt.stream(ctx, input, signal ?? new AbortController().signal)),
+  });
+
   /** Guard: a signed-in caller (UNAUTHORIZED otherwise); narrows `ctx.user` to non-null. */
   const authed = t.middleware(({ ctx, next }) => {
     guard?.assertActive(ctx);
@@ -276,7 +301,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     });
 
   function appRouter<Routes extends Parameters<typeof t.router>[0]>(routes: Routes) {
-    const built = t.router({ ...routes, $live: live, $presence: presenceRouter });
+    const built = t.router({ ...routes, $live: live, $presence: presenceRouter, $crdt: crdtRouter });
     router = built;
     return built;
   }
@@ -297,11 +322,14 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     createCallerFactory: t.createCallerFactory,
     reactor,
     presence,
+    /** CRDT documents: `stats()`, options. */
+    crdt,
     /** Opens the change feed and starts the reactor (subscriptions also start it on demand). */
     start: () => reactor.start(),
     async close() {
       closed = true;
       presence.close();
+      await crdt.close();
       await reactor.close();
       if (ownsFeed) await feed?.close();
     },

@@ -1,0 +1,57 @@
+import { z } from "zod";
+
+/** Limits and compaction of CRDT documents (`initTether().create({ crdt })`). */
+export interface CrdtOptions {
+  /** Largest decoded update `$crdt.push` accepts (bytes); bigger is PAYLOAD_TOO_LARGE. Default 1 MiB. */
+  maxUpdateBytes?: number;
+  /** Fold the update log into the snapshot once a document has this many logged updates. Default 100. */
+  compactEveryUpdates?: number;
+  /** … or once its logged updates add up to this many bytes. Default 1 MiB. */
+  compactEveryBytes?: number;
+  /** Documents a node keeps decoded in memory for pushes (LRU). Default 500. */
+  cachedDocs?: number;
+}
+
+export const DEFAULT_CRDT_OPTIONS: Required<CrdtOptions> = {
+  maxUpdateBytes: 1024 * 1024,
+  compactEveryUpdates: 100,
+  compactEveryBytes: 1024 * 1024,
+  cachedDocs: 500,
+};
+
+const base64 = z.string().max(64 * 1024 * 1024);
+const target = {
+  model: z.string().min(1).max(128),
+  id: z.union([z.string().min(1).max(256), z.number().int()]),
+  field: z.string().min(1).max(128),
+};
+
+/** `$crdt.pull` / `$crdt.stream` input: `version` = base64 of the caller's `VersionVector.encode()`. */
+export const crdtPullInput = z.object({ ...target, version: base64.optional() });
+export const crdtStreamInput = crdtPullInput;
+/** `$crdt.push` input: `update` = base64 of a Loro update (or snapshot). */
+export const crdtPushInput = z.object({ ...target, update: base64 });
+
+export type CrdtPullInput = z.infer<typeof crdtPullInput>;
+export type CrdtStreamInput = z.infer<typeof crdtStreamInput>;
+export type CrdtPushInput = z.infer<typeof crdtPushInput>;
+
+/** What `$crdt.pull` returns and `$crdt.stream` yields: base64 update + the server's oplog version. */
+export interface CrdtUpdateMessage {
+  update: string;
+  version: string;
+}
+
+export interface CrdtPushResult {
+  version: string;
+}
+
+export interface CrdtStats {
+  /** Documents with stream subscribers on this node. */
+  streamedDocs: number;
+  streamSubscribers: number;
+  pushes: number;
+  compactions: number;
+  /** Times a node had to reload a document because an update it was told about was compacted away. */
+  reloads: number;
+}

@@ -1,0 +1,469 @@
+// CRDT documents end to end: real tRPC clients over the WebSocket transport (subscriptions) and
+// HTTP batching (pull/push) against `createTetherServer`, each client a raw `LoroDoc` from
+// loro-crdt, on both engines. Multi-node delivery has its own file (crdtNodes.test.ts).
+import { setTimeout as sleep } from "node:timers/promises";
+import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, TRPCClientError } from "@trpc/client";
+import { LoroDoc, VersionVector } from "loro-crdt";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { z } from "zod";
+import { createTetherServer, initTether, type CrdtOptions, type Policies, type TetherServer } from "@tether/server";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import { schema } from "../generated/tether/index.ts";
+import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+
+interface Ctx {
+  user: { id: string } | null;
+}
+
+/** Can `userId` see project `projectId`: its owner or a member. */
+const access = (userId: string) => ({ OR: [{ ownerId: userId }, { members: { some: { userId } } }] });
+
+const policies: Policies<PrismaClient, Ctx> = {
+  note: {
+    read: (ctx) => (ctx.user ? { project: access(ctx.user.id) } : false),
+    // Carol may read but never write; other readers may write.
+    update: async (ctx, row) =>
+      !!ctx.user && ctx.user.id !== "carol" && (await ctx.db.project.count({ where: { id: row.projectId, ...access(ctx.user.id) } })) > 0,
+    create: () => true,
+    delete: () => true,
+  },
+};
+
+export function buildCrdtApp(store: AppStore, crdt: CrdtOptions = {}) {
+  const tether = initTether<Ctx>().create({ store, schema, policies, crdt });
+  const router = tether.appRouter({
+    notes: tether.router({
+      get: tether.query.input(z.object({ id: z.string() })).query(({ ctx, input }) => ctx.db.note.findFirst({ where: { id: input.id } })),
+      setBody: tether.mutation
+        .input(z.object({ id: z.string(), body: z.string() }))
+        .mutation(({ ctx, input }) => ctx.db.note.update({ where: { id: input.id }, data: { body: input.body } })),
+    }),
+  });
+  return { tether, router };
+}
+export type CrdtRouter = ReturnType<typeof buildCrdtApp>["router"];
+
+export const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
+export const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
+
+/** Polls `condition` until it holds; `fatal` fails the wait at once. No fixed sleeps. */
+export async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  { timeoutMs = 8_000, fatal }: { timeoutMs?: number; fatal?: () => unknown } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const failure = fatal?.();
+    if (failure) throw new Error(`failed while waiting for ${what}: ${String(failure)}`);
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** A client as `user`: subscriptions over WebSocket, pull/push batched over HTTP. */
+export function connect(server: TetherServer, user: string, cleanups: Array<() => unknown>) {
+  const wsClient = createWSClient({
+    url: server.wsUrl,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    connectionParams: { user },
+    retryDelayMs: () => 20,
+  });
+  cleanups.push(() => wsClient.close());
+  return createTRPCClient<CrdtRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        true: wsLink({ client: wsClient }),
+        false: httpBatchLink({ url: `${server.url}/trpc`, headers: { "x-user": user } }),
+      }),
+    ],
+  });
+}
+export type Client = ReturnType<typeof connect>;
+
+export function serve(router: CrdtRouter): Promise<TetherServer> {
+  return createTetherServer({
+    router,
+    createContext: (opts) => {
+      const header = opts.runtime === "node" ? opts.req.headers["x-user"] : undefined;
+      const id = opts.connectionParams?.user ?? (typeof header === "string" ? header : undefined);
+      return { user: id ? { id } : null };
+    },
+    port: 0,
+    closeGraceMs: 100,
+  });
+}
+
+/**
+ * A peer using loro-crdt directly: its own LoroDoc, `$crdt.stream` from its version, pushes of
+ * what it has not pushed yet. Offline = stream closed and no pushes; edits stay local.
+ */
+export class Peer {
+  readonly doc = new LoroDoc();
+  private pushed = new VersionVector(null);
+  private subscription: { unsubscribe(): void } | null = null;
+  readonly errors: unknown[] = [];
+  messages = 0;
+  ended = false;
+
+  constructor(
+    private readonly client: Client,
+    readonly id: string,
+    readonly field = "body",
+  ) {}
+
+  get text(): string {
+    return this.doc.getText(this.field).toString();
+  }
+
+  open(): void {
+    const version = this.doc.oplogVersion();
+    this.subscription = this.client.$crdt.stream.subscribe(
+      { model: "Note", id: this.id, field: this.field, version: version.length() > 0 ? b64(version.encode()) : undefined },
+      {
+        onData: (message) => {
+          this.doc.import(unb64(message.update));
+          this.messages += 1;
+        },
+        onError: (error) => this.errors.push(error),
+        onComplete: () => (this.ended = true),
+      },
+    );
+  }
+
+  close(): void {
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+  }
+
+  async push(): Promise<void> {
+    const at = this.doc.oplogVersion();
+    const update = this.doc.export({ mode: "update", from: this.pushed });
+    await this.client.$crdt.push.mutate({ model: "Note", id: this.id, field: this.field, update: b64(update) });
+    this.pushed = at;
+  }
+}
+
+/** Deterministic pseudo-random numbers (mulberry32): the same interleaving every run. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function trpcCode(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCClientError) return String((error.data as { code?: string } | undefined)?.code);
+    throw error;
+  }
+  return "OK";
+}
+
+describe.each(engines)("CRDT documents on %s", (engine) => {
+  let store: AppStore;
+  let closeStore: () => Promise<void>;
+  let app: ReturnType<typeof buildCrdtApp>;
+  let server: TetherServer;
+  const cleanups: Array<() => unknown> = [];
+
+  beforeAll(async () => {
+    const made = await createTestStore(engine);
+    store = made.store;
+    closeStore = made.close;
+  });
+  afterAll(() => closeStore());
+
+  async function start(crdt: CrdtOptions = {}) {
+    app = buildCrdtApp(store, crdt);
+    server = await serve(app.router);
+  }
+
+  beforeEach(async () => {
+    await store.sql.query(`TRUNCATE "Note", "ProjectMember", "Task", "Project", "User", "_tether_crdt_docs", "_tether_crdt_updates" CASCADE`);
+    await store.db.user.createMany({
+      data: ["alice", "bob", "carol", "dave"].map((id) => ({ id, email: `${id}@x`, name: id })),
+    });
+    await store.db.project.create({ data: { id: "p1", name: "One", ownerId: "alice" } });
+    await store.db.projectMember.createMany({ data: [{ projectId: "p1", userId: "bob" }, { projectId: "p1", userId: "carol" }] });
+    await store.db.note.create({ data: { id: "n1", projectId: "p1", body: "" } });
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await server?.close();
+    await app?.tether.close();
+  });
+
+  const column = async (id = "n1") => (await store.db.note.findUnique({ where: { id } }))?.body;
+  const sidecar = async () => ({
+    docs: await store.sql.query(
+      `SELECT model, row_id, field, encode(snapshot, 'hex') AS snapshot, encode(version, 'hex') AS version, pending_updates FROM "_tether_crdt_docs" ORDER BY 1, 2, 3`,
+    ),
+    updates: await store.sql.query(`SELECT id::text, row_id, encode(data, 'hex') AS data FROM "_tether_crdt_updates" ORDER BY id`),
+  });
+
+  it("three clients editing concurrently (one offline for a while) converge; the column equals the text", async () => {
+    await start();
+    const peers = ["alice", "bob", "alice"].map((user) => new Peer(connect(server, user, cleanups), "n1"));
+    for (const peer of peers) peer.open();
+    const fatal = () => peers.flatMap((p) => p.errors)[0];
+    await waitFor("every stream's first message", () => peers.every((p) => p.messages > 0), { fatal });
+
+    const rnd = random(42);
+    const words = ["tether ", "loro ", "crdt ", "sync ", "é✓ ", "\n"];
+    const edit = (peer: Peer) => {
+      const text = peer.doc.getText("body");
+      if (text.length > 8 && rnd() < 0.35) {
+        const at = Math.floor(rnd() * (text.length - 3));
+        text.delete(at, 1 + Math.floor(rnd() * 3));
+      } else {
+        text.insert(Math.floor(rnd() * (text.length + 1)), words[Math.floor(rnd() * words.length)]!);
+      }
+      peer.doc.commit();
+    };
+    const offline = peers[2]!;
+    for (let round = 0; round < 24; round++) {
+      if (round === 8) offline.close(); // goes offline: keeps editing, pushes nothing, hears nothing
+      if (round === 16) offline.open(); // back: resubscribes from its version …
+      const isOffline = round >= 8 && round < 16;
+      // Interleaved: every peer edits its own copy, then all pushes race each other.
+      for (const peer of peers) edit(peer);
+      await Promise.all(peers.filter((p) => !(isOffline && p === offline)).map((p) => p.push()));
+    }
+    await offline.push(); // … and sends what it wrote offline (already in the last rounds' pushes too)
+
+    await waitFor("all three copies and the column to agree", async () => {
+      const texts = peers.map((p) => p.text);
+      return texts.every((t) => t === texts[0]) && (await column()) === texts[0];
+    }, { fatal });
+    const final = peers[0]!.text;
+    expect(final.length).toBeGreaterThan(20);
+    // The offline peer's edits made it in (each peer inserted words; nothing is lost by merging).
+    const pulled = await connect(server, "bob", cleanups).$crdt.pull.query({ model: "Note", id: "n1", field: "body" });
+    const fresh = new LoroDoc();
+    fresh.import(unb64(pulled.update));
+    expect(fresh.getText("body").toString()).toBe(final);
+    expect(await column()).toBe(final);
+  });
+
+  it("syncs with a peer using loro-crdt directly: pull from scratch, push, pull from a version", async () => {
+    await start();
+    const client = connect(server, "alice", cleanups);
+    const target = { model: "Note", id: "n1", field: "body" };
+
+    const first = await client.$crdt.pull.query(target);
+    const a = new LoroDoc();
+    a.import(unb64(first.update));
+    expect(a.getText("body").toString()).toBe("");
+
+    a.getText("body").insert(0, "Hello from a raw LoroDoc");
+    a.commit();
+    const pushed = await client.$crdt.push.mutate({ ...target, update: b64(a.export({ mode: "update" })) });
+    expect(VersionVector.decode(unb64(pushed.version)).compare(a.oplogVersion())).toBe(0);
+    expect(await column()).toBe("Hello from a raw LoroDoc");
+
+    // Another raw peer that already has the first state asks only for what it lacks.
+    const b = new LoroDoc();
+    b.import(a.export({ mode: "snapshot" }));
+    a.getText("body").insert(5, ",");
+    a.commit();
+    await client.$crdt.push.mutate({ ...target, update: b64(a.export({ mode: "update", from: b.oplogVersion() })) });
+    const delta = await client.$crdt.pull.query({ ...target, version: b64(b.oplogVersion().encode()) });
+    const whole = await client.$crdt.pull.query(target);
+    expect(unb64(delta.update).length).toBeLessThan(unb64(whole.update).length);
+    b.import(unb64(delta.update));
+    expect(b.getText("body").toString()).toBe("Hello, from a raw LoroDoc");
+    expect(VersionVector.decode(unb64(delta.version)).compare(b.oplogVersion())).toBe(0);
+
+    // A stream opened from an up-to-date version starts with an empty-but-valid update.
+    const peer = new Peer(client, "n1");
+    peer.doc.import(b.export({ mode: "snapshot" }));
+    peer.open();
+    await waitFor("the catch-up message", () => peer.messages === 1, { fatal: () => peer.errors[0] });
+    expect(peer.text).toBe("Hello, from a raw LoroDoc");
+  });
+
+  it("rejects malformed, oversized and dangling updates with typed errors and changes nothing", async () => {
+    await start({ maxUpdateBytes: 4096 });
+    const client = connect(server, "alice", cleanups);
+    const target = { model: "Note", id: "n1", field: "body" };
+    const seed = new LoroDoc();
+    seed.getText("body").insert(0, "kept");
+    seed.commit();
+    await client.$crdt.push.mutate({ ...target, update: b64(seed.export({ mode: "update" })) });
+
+    const rowBefore = await store.db.note.findUnique({ where: { id: "n1" } });
+    const sidecarBefore = await sidecar();
+    const changesBefore = await store.sql.query(`SELECT count(*)::int AS n FROM "_tether_changes"`);
+    expect(sidecarBefore.docs).toHaveLength(1);
+
+    const valid = new LoroDoc();
+    valid.getText("body").insert(0, "x".repeat(100));
+    valid.commit();
+    const corrupted = valid.export({ mode: "update" });
+    corrupted[corrupted.length - 5] ^= 0xff;
+    // An update that depends on changes the server never saw.
+    const other = new LoroDoc();
+    other.getText("body").insert(0, "base");
+    other.commit();
+    const base = other.oplogVersion();
+    other.getText("body").insert(4, " more");
+    other.commit();
+    const dangling = other.export({ mode: "update", from: base });
+    const big = new LoroDoc();
+    big.getText("body").insert(0, Array.from({ length: 3000 }, (_, i) => String.fromCharCode(0x4e00 + ((i * 7919) % 20000))).join(""));
+    big.commit();
+
+    const push = (update: string, extra: Partial<typeof target> = {}) =>
+      trpcCode(client.$crdt.push.mutate({ ...target, ...extra, update }));
+    expect(await push("not base64 at all!")).toBe("BAD_REQUEST");
+    expect(await push(b64(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])))).toBe("BAD_REQUEST");
+    expect(await push(b64(corrupted))).toBe("BAD_REQUEST");
+    expect(await push(b64(dangling))).toBe("BAD_REQUEST");
+    expect(await push("")).toBe("BAD_REQUEST");
+    expect(await push(b64(big.export({ mode: "update" })))).toBe("PAYLOAD_TOO_LARGE");
+    expect(await push(b64(valid.export({ mode: "update" })), { field: "projectId" })).toBe("BAD_REQUEST");
+    expect(await push(b64(valid.export({ mode: "update" })), { model: "Nope" })).toBe("BAD_REQUEST");
+    expect(await trpcCode(client.$crdt.pull.query({ ...target, version: "%%%" }))).toBe("BAD_REQUEST");
+    expect(await trpcCode(client.$crdt.pull.query({ ...target, version: b64(new Uint8Array([255, 255, 255])) }))).toBe("BAD_REQUEST");
+    // A row that does not exist: NOT_FOUND, and no orphan document is left behind.
+    expect(await push(b64(valid.export({ mode: "update" })), { id: "missing" })).toBe("NOT_FOUND");
+    expect(await trpcCode(client.$crdt.pull.query({ ...target, id: "missing" }))).toBe("NOT_FOUND");
+
+    expect(await store.db.note.findUnique({ where: { id: "n1" } })).toEqual(rowBefore);
+    expect(await sidecar()).toEqual(sidecarBefore);
+    expect(await store.sql.query(`SELECT count(*)::int AS n FROM "_tether_changes"`)).toEqual(changesBefore);
+
+    // The server's document still works after the rejected ones (nothing half-imported lingers).
+    const after = new LoroDoc();
+    after.import(unb64((await client.$crdt.pull.query(target)).update));
+    after.getText("body").insert(4, "!");
+    after.commit();
+    await client.$crdt.push.mutate({ ...target, update: b64(after.export({ mode: "update" })) });
+    expect(await column()).toBe("kept!");
+  });
+
+  it("keeps the document and the column consistent with ordinary mutations and raw SQL writes", async () => {
+    await start();
+    const client = connect(server, "alice", cleanups);
+    const peer = new Peer(client, "n1");
+    peer.open();
+    const fatal = () => peer.errors[0];
+    peer.doc.getText("body").insert(0, "typed in the editor");
+    peer.doc.commit();
+    await peer.push();
+
+    // An ordinary mutation writes the column: the document follows, and streams the edit.
+    await client.notes.setBody.mutate({ id: "n1", body: "typed in the form" });
+    await waitFor("the mutation's value in the document", () => peer.text === "typed in the form", { fatal });
+
+    // A raw SQL write (outside Tether) is reconciled the same way.
+    await store.sql.query(`UPDATE "Note" SET body = 'written by SQL' WHERE id = 'n1'`);
+    await waitFor("the SQL value in the document", () => peer.text === "written by SQL", { fatal });
+
+    // A client edit after that merges with it; the column is the merged text.
+    peer.doc.getText("body").insert(0, ">> ");
+    peer.doc.commit();
+    await peer.push();
+    expect(await column()).toBe(">> written by SQL");
+    expect(peer.text).toBe(">> written by SQL");
+
+    // A note created with a body starts its document from it.
+    await store.db.note.create({ data: { id: "n2", projectId: (await store.db.project.create({ data: { name: "Two", ownerId: "alice" } })).id, body: "seeded" } });
+    const pulled = new LoroDoc();
+    pulled.import(unb64((await client.$crdt.pull.query({ model: "Note", id: "n2", field: "body" })).update));
+    expect(pulled.getText("body").toString()).toBe("seeded");
+  });
+
+  it("applies the read and update policies; a revoked reader's stream ends NOT_FOUND", async () => {
+    await start();
+    const target = { model: "Note", id: "n1", field: "body" };
+    const update = (text: string) => {
+      const doc = new LoroDoc();
+      doc.getText("body").insert(0, text);
+      doc.commit();
+      return b64(doc.export({ mode: "update" }));
+    };
+    const dave = connect(server, "dave", cleanups);
+    expect(await trpcCode(dave.$crdt.pull.query(target))).toBe("NOT_FOUND");
+    expect(await trpcCode(dave.$crdt.push.mutate({ ...target, update: update("intruder") }))).toBe("NOT_FOUND");
+    const daveStream = new Peer(dave, "n1");
+    daveStream.open();
+    await waitFor("dave's stream to be refused", () => daveStream.errors.length > 0);
+    expect((daveStream.errors[0] as TRPCClientError<CrdtRouter>).data?.code).toBe("NOT_FOUND");
+    expect(daveStream.messages).toBe(0);
+
+    // Carol may read, not write: FORBIDDEN, and nothing stored.
+    const carol = connect(server, "carol", cleanups);
+    expect(await trpcCode(carol.$crdt.pull.query(target))).toBe("OK");
+    expect(await trpcCode(carol.$crdt.push.mutate({ ...target, update: update("carol was here") }))).toBe("FORBIDDEN");
+    expect(await column()).toBe("");
+    expect((await sidecar()).updates).toHaveLength(0);
+
+    // Bob reads and writes as a member; when his membership goes, his stream ends at the next change.
+    const bob = new Peer(connect(server, "bob", cleanups), "n1");
+    bob.open();
+    const alice = new Peer(connect(server, "alice", cleanups), "n1");
+    alice.open();
+    await waitFor("both streams open", () => bob.messages > 0 && alice.messages > 0);
+    bob.doc.getText("body").insert(0, "bob ");
+    bob.doc.commit();
+    await bob.push();
+    await waitFor("alice sees bob's edit", () => alice.text === "bob ");
+    await store.db.projectMember.deleteMany({ where: { userId: "bob" } });
+    alice.doc.getText("body").insert(4, "and alice");
+    alice.doc.commit();
+    await alice.push();
+    await waitFor("bob's stream to end", () => bob.errors.length > 0);
+    expect((bob.errors[0] as TRPCClientError<CrdtRouter>).data?.code).toBe("NOT_FOUND");
+    expect(bob.text).toBe("bob "); // never received alice's edit after losing access
+  });
+
+  it("deleting the row deletes its document and ends its streams with NOT_FOUND (cascades too)", async () => {
+    await start();
+    const client = connect(server, "alice", cleanups);
+    const peer = new Peer(client, "n1");
+    peer.open();
+    peer.doc.getText("body").insert(0, "doomed");
+    peer.doc.commit();
+    await peer.push();
+    expect((await sidecar()).docs).toHaveLength(1);
+    // Deleting the project cascades to the note in the database (no Prisma call for the note).
+    await store.db.project.delete({ where: { id: "p1" } });
+    await waitFor("the stream to end", () => peer.errors.length > 0);
+    expect((peer.errors[0] as TRPCClientError<CrdtRouter>).data?.code).toBe("NOT_FOUND");
+    expect(await sidecar()).toEqual({ docs: [], updates: [] });
+  });
+
+  it("compacts the update log into the snapshot; late readers and streams still get everything", async () => {
+    await start({ compactEveryUpdates: 5 });
+    const client = connect(server, "alice", cleanups);
+    const writer = new Peer(client, "n1");
+    const watcher = new Peer(connect(server, "bob", cleanups), "n1");
+    watcher.open();
+    for (let i = 0; i < 17; i++) {
+      writer.doc.getText("body").insert(writer.text.length, `${i},`);
+      writer.doc.commit();
+      await writer.push();
+    }
+    const expected = Array.from({ length: 17 }, (_, i) => `${i},`).join("");
+    const { updates } = await sidecar();
+    expect(updates.length).toBeLessThanOrEqual(5);
+    expect(app.tether.crdt.stats().compactions).toBeGreaterThanOrEqual(3);
+    await waitFor("the watcher to follow", () => watcher.text === expected, { fatal: () => watcher.errors[0] });
+    const late = new LoroDoc();
+    late.import(unb64((await client.$crdt.pull.query({ model: "Note", id: "n1", field: "body" })).update));
+    expect(late.getText("body").toString()).toBe(expected);
+    expect(await column()).toBe(expected);
+  });
+});
