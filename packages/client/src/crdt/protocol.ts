@@ -10,7 +10,8 @@ export const CRDT_STREAM = "$crdt.stream";
 /** Which collaborative field of which row: the Prisma model name, the row id, the field name. */
 export interface CrdtTarget {
   readonly model: string;
-  readonly id: string;
+  /** The row's primary key (a string, or an integer for Int ids). */
+  readonly id: string | number;
   readonly field: string;
 }
 

@@ -10,7 +10,7 @@ export interface UseCrdtDocOptions {
   /** Prisma model name, e.g. "Note". */
   model: string;
   /** The row's id; null/undefined: not yet known (the hook waits, status "idle"). */
-  id: string | null | undefined;
+  id: string | number | null | undefined;
   /** A field marked `/// @crdt(text)` or `/// @crdt(map)`. */
   field: string;
   /** The field's kind (default "text"): picks `text` or `value` in the result. */
@@ -45,14 +45,14 @@ const IDLE: CrdtSessionState = Object.freeze({ status: "loading", pending: 0, er
 export function useCrdtDocWith(tether: TetherClient<AnyRouter>, options: UseCrdtDocOptions): UseCrdtDocResult {
   const { model, id, field } = options;
   const kind = options.kind ?? "text";
-  const enabled = options.enabled !== false && typeof id === "string" && id.length > 0;
+  const enabled = options.enabled !== false && (typeof id === "number" || (typeof id === "string" && id.length > 0));
   const [session, setSession] = useState<CrdtDocSession | null>(null);
 
   useEffect(() => {
     if (!enabled) return;
     // One session per (model, id, field) for the whole client: every component showing the
     // same field edits the same LoroDoc over one stream.
-    const handle = crdtSessionsOf(tether).acquire({ model, id: id as string, field });
+    const handle = crdtSessionsOf(tether).acquire({ model, id: id as string | number, field });
     setSession(handle.session);
     return () => {
       handle.release();
@@ -62,7 +62,7 @@ export function useCrdtDocWith(tether: TetherClient<AnyRouter>, options: UseCrdt
 
   // After a key change the effect swaps sessions one render late: never show the old one meanwhile.
   const current =
-    enabled && session && !session.isDisposed && session.key === crdtKey({ model, id: id as string, field }) ? session : null;
+    enabled && session && !session.isDisposed && session.key === crdtKey({ model, id: id as string | number, field }) ? session : null;
   const state = useSyncExternalStore(
     (onChange) => (current ? current.subscribe(onChange) : () => undefined),
     () => (current ? current.state : IDLE),
