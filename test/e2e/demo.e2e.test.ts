@@ -215,9 +215,9 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
   }
 
   let alice: Page; // user A
-  let aliceTab: Page; // user A again, another browser context ("another tab")
   let bob: Page; // user B
   let projectPath = "";
+  let secretPath = "";
 
   it("signs two users up through the UI; A creates a project and tasks", async () => {
     alice = await newPage();
@@ -238,7 +238,7 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     expect(await titles(alice)).toEqual(["Write the tests", "Ship it"]);
   }, 300_000);
 
-  it("B cannot open A's project, and does not see it in the list", async () => {
+  it("B cannot open A's project before it is shared, and does not see it in the list", async () => {
     await open(bob, projectPath);
     await bob.getByTestId("not-found").waitFor();
     expect(await bob.getByRole("heading", { name: "Project not found" }).isVisible()).toBe(true);
@@ -248,62 +248,96 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     expect(await bob.getByText("Alpha launch").count()).toBe(0);
   }, 180_000);
 
-  it("a task A adds in one tab shows up in A's other tab without a reload", async () => {
-    aliceTab = await newPage(await alice.context().storageState());
-    await open(aliceTab, projectPath);
-    await poll(() => titles(aliceTab)).toEqual(["Write the tests", "Ship it"]);
-    await poll(() => connection(aliceTab)).toBe("connected");
+  it("A shares the project with B: it appears in B's open list without a reload; an unshared one never does", async () => {
+    await alice.getByLabel("Share with (email)").fill("bob@example.com");
+    await alice.getByRole("button", { name: "Share", exact: true }).click();
+    await poll(() => read(alice, () => [...document.querySelectorAll<HTMLElement>("[data-testid=member]")].map((el) => el.dataset.email))).toEqual([
+      "alice@example.com",
+      "bob@example.com",
+    ]);
+    // Bob is still on his project list, opened before the share.
+    await poll(() => read(bob, () => document.querySelector("[data-testid=projects]")?.textContent ?? "")).toMatch(/Alpha launch\s*shared by\s*Alice/);
 
-    await addTask(alice, "Tell everyone");
-    await poll(() => titles(aliceTab)).toEqual(["Write the tests", "Ship it", "Tell everyone"]);
-    // The activity feed is live too.
-    await poll(() => activity(aliceTab)).toContain("Tell everyone");
+    // A second project of Alice's, not shared: Bob never sees it, and cannot open it.
+    await open(alice, "/");
+    await alice.getByLabel("New project name").fill("Secret plans");
+    await alice.getByRole("button", { name: "Create project" }).click();
+    await alice.waitForURL((url) => url.pathname.startsWith("/projects/") && url.pathname !== projectPath);
+    secretPath = new URL(alice.url()).pathname;
+    await addTask(alice, "Nobody else may read this");
+    await open(bob, secretPath);
+    await bob.getByTestId("not-found").waitFor();
+    await open(bob, "/");
+    await bob.getByText("Alpha launch").waitFor();
+    expect(await bob.getByText("Secret plans").count()).toBe(0);
   }, 180_000);
 
-  it("completing a task in one tab updates the other tab's filtered views", async () => {
+  it("the board is server-rendered with B's data (SSR prefetch), then kept live", async () => {
+    // The HTML itself, before any script runs, already holds the tasks and the signed-in user.
+    const html = await (await bob.context().request.get(`${server.url}${projectPath}`)).text();
+    expect(html).toContain('data-title="Write the tests"');
+    expect(html).toContain('data-title="Ship it"');
+    expect(html).toMatch(/data-testid="current-user"[^>]*>Bob</);
+    // Alice's unshared project renders nothing of hers for Bob, on the server either.
+    const secret = await (await bob.context().request.get(`${server.url}${secretPath}`)).text();
+    expect(secret).not.toContain("Nobody else may read this");
+    expect(secret).not.toContain("Secret plans");
+
+    await open(alice, projectPath);
+    await open(bob, projectPath);
+    await poll(() => titles(bob)).toEqual(["Write the tests", "Ship it"]);
+    await poll(() => connection(bob)).toBe("connected");
+  }, 180_000);
+
+  it("a task A adds appears in B without a reload; B completing it updates A's filtered views", async () => {
+    await addTask(alice, "Tell everyone");
+    await poll(() => titles(bob)).toEqual(["Write the tests", "Ship it", "Tell everyone"]);
+    await poll(() => activity(bob)).toContain("Tell everyone");
+
     await alice.getByTestId("filter-open").click();
     await poll(() => filterOf(alice)).toBe("open");
     await poll(() => titles(alice)).toEqual(["Write the tests", "Ship it", "Tell everyone"]);
 
-    await aliceTab.getByLabel("Done: Write the tests").click();
-    await poll(() => doneTitles(aliceTab)).toEqual(["Write the tests"]);
+    await bob.getByLabel("Done: Write the tests").click();
+    await poll(() => doneTitles(bob)).toEqual(["Write the tests"]);
     await poll(() => titles(alice)).toEqual(["Ship it", "Tell everyone"]);
 
     await alice.getByTestId("filter-done").click();
     await poll(() => titles(alice)).toEqual(["Write the tests"]);
-    await poll(() => activity(aliceTab)).toMatch(/completed\s*Write the tests/);
+    await poll(() => activity(alice)).toMatch(/completed\s*Write the tests/);
 
-    // Reordering in one tab moves the task in the other.
+    // Reordering by B moves the task for A.
     await alice.getByTestId("filter-all").click();
     await poll(() => titles(alice)).toEqual(["Write the tests", "Ship it", "Tell everyone"]);
-    await alice.getByLabel("Move up: Tell everyone").click();
-    await poll(() => titles(aliceTab)).toEqual(["Write the tests", "Tell everyone", "Ship it"]);
+    await bob.getByLabel("Move up: Tell everyone").click();
     await poll(() => titles(alice)).toEqual(["Write the tests", "Tell everyone", "Ship it"]);
+    await poll(() => titles(bob)).toEqual(["Write the tests", "Tell everyone", "Ship it"]);
 
     fs.mkdirSync(resultsDir, { recursive: true });
-    await alice.screenshot({ path: path.join(resultsDir, "demo-user-a-tab1.png"), fullPage: true });
-    await aliceTab.screenshot({ path: path.join(resultsDir, "demo-user-a-tab2.png"), fullPage: true });
+    await alice.screenshot({ path: path.join(resultsDir, "demo-user-a.png"), fullPage: true });
     await bob.screenshot({ path: path.join(resultsDir, "demo-user-b.png"), fullPage: true });
   }, 180_000);
 
   it("shows reconnecting while the server is down, then live again with nothing lost or stale", async () => {
     await server.stop();
     await poll(() => connection(alice), 30_000).toBe("reconnecting");
-    await poll(() => connection(aliceTab), 30_000).toBe("reconnecting");
+    await poll(() => connection(bob), 30_000).toBe("reconnecting");
     await alice.screenshot({ path: path.join(resultsDir, "demo-reconnecting.png") });
 
     await server.start();
     // The demo nudges the socket every 3 s while reconnecting; a restart takes a while too.
     await poll(() => connection(alice), 120_000).toBe("connected");
-    await poll(() => connection(aliceTab), 120_000).toBe("connected");
+    await poll(() => connection(bob), 120_000).toBe("connected");
     const expected = ["Write the tests", "Tell everyone", "Ship it"];
     await poll(() => titles(alice)).toEqual(expected);
-    await poll(() => titles(aliceTab)).toEqual(expected);
-    await poll(() => doneTitles(aliceTab)).toEqual(["Write the tests"]);
+    await poll(() => titles(bob)).toEqual(expected);
+    await poll(() => doneTitles(alice)).toEqual(["Write the tests"]);
 
-    // Live again: a write after the restart reaches the other tab.
-    await addTask(aliceTab, "After the restart");
+    // Live again, both ways: a write after the restart reaches the other user.
+    await addTask(bob, "After the restart");
     await poll(() => titles(alice)).toEqual([...expected, "After the restart"]);
+    await alice.getByLabel("Done: Ship it").click();
+    await poll(() => doneTitles(bob)).toEqual(["Write the tests", "Ship it"]);
 
     await alice.screenshot({ path: path.join(resultsDir, "demo-board.png") });
     const docsShot = path.join(repoRoot, "docs", "demo-board.png");

@@ -4,6 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState, type FormEvent } from "react";
 import { errorCode } from "../lib/errors.ts";
 import { useLiveMutation, useLiveQuery, useTRPC } from "../lib/tether.ts";
+import { MembersPanel } from "./Members.tsx";
 
 type Filter = "all" | "open" | "done" | "mine";
 const FILTERS: Array<{ value: Filter; label: string }> = [
@@ -55,7 +56,10 @@ export function Board({ projectId }: { projectId: string }) {
       </div>
       <div className="board-grid">
         <TaskPanel projectId={projectId} myId={me.data?.id} />
-        <ActivityFeed projectId={projectId} />
+        <div className="side">
+          <MembersPanel projectId={projectId} myId={me.data?.id} ownerId={project.data.ownerId} />
+          <ActivityFeed projectId={projectId} />
+        </div>
       </div>
     </div>
   );

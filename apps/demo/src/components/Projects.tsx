@@ -39,6 +39,7 @@ function Welcome() {
 function ProjectList() {
   const trpc = useTRPC();
   const router = useRouter();
+  const me = useQuery(trpc.me.queryOptions());
   const projects = useLiveQuery(trpc.projects.list.queryOptions());
   const create = useLiveMutation(trpc.projects.create.mutationOptions());
   const [name, setName] = useState("");
@@ -88,6 +89,11 @@ function ProjectList() {
               <li key={project.id}>
                 <Link href={`/projects/${project.id}`} className="card project-card">
                   <span className="project-name">{project.name}</span>
+                  {project.ownerId !== me.data?.id && (
+                    <span className="muted small" data-testid="shared-by">
+                      shared by {project.owner.name}
+                    </span>
+                  )}
                   <span className="muted small">
                     {done}/{total} done
                   </span>

@@ -9,6 +9,7 @@ import { createStore, createTetherAuth, createTetherServer, migrate, type Logger
 import { PrismaClient } from "../../../../generated/prisma/client.ts";
 import { schema } from "../../../../generated/tether/index.ts";
 import { dataDir as defaultDataDir, migrationsDir } from "../paths.ts";
+import { publishToPages } from "./pageBridge.ts";
 import { buildRouter } from "./router.ts";
 import { seed } from "./seed.ts";
 
@@ -53,6 +54,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   if (seeded.length) log.info({ seeded }, "seeded the demo (demo@tether.dev / demo-password)");
 
   const { tether, router } = buildRouter(store, auth);
+  publishToPages({
+    router,
+    contextFromHeaders: async (headers) => {
+      const identity = await auth.sessionFromHeaders(headers);
+      return { user: identity?.user ?? null, session: identity?.session ?? null, ip: null };
+    },
+  });
 
   process.env.TETHER_REPO_ROOT ??= path.resolve(appDir, "../..");
   const { default: next } = await import("next");
@@ -96,6 +104,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
         // the database is not kept waiting for that beyond a short grace.
         const served = Promise.all([server.close(), nextApp.close()]);
         await Promise.race([served, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+        publishToPages(undefined);
         await tether.close();
         auth.close();
         await store.close();

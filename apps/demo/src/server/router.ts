@@ -1,7 +1,7 @@
 /**
- * The demo's API: projects and their tasks, scoped by row-level policies (a project and its tasks
- * are visible to the project's owner only). Every query here can be subscribed live from the
- * browser with `useLiveQuery`.
+ * The demo's API: projects, their members, tasks and notes, scoped by row-level policies (a project
+ * and everything in it is visible to its owner and to the users it is shared with). Every query
+ * here can be subscribed live from the browser with `useLiveQuery`.
  */
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
@@ -11,24 +11,48 @@ import { schema } from "../../../../generated/tether/index.ts";
 import type { DemoStore } from "./store.ts";
 
 type Db = Pick<PrismaClient, "project">;
+type RuleCtx = AuthContext & { db: Db };
+
+/** Projects a user may see: the ones they own and the ones shared with them. */
+export const visibleTo = (userId: string) => ({ OR: [{ ownerId: userId }, { members: { some: { userId } } }] });
 
 /** Does the caller own this project? (Rules run with policies suspended: explicit where.) */
-async function ownsProject(ctx: AuthContext & { db: Db }, projectId: string): Promise<boolean> {
+async function ownsProject(ctx: RuleCtx, projectId: string): Promise<boolean> {
   if (!ctx.user) return false;
   return (await ctx.db.project.count({ where: { id: projectId, ownerId: ctx.user.id } })) > 0;
 }
 
+/** Is the caller the owner or a member of this project? */
+async function canAccessProject(ctx: RuleCtx, projectId: string): Promise<boolean> {
+  if (!ctx.user) return false;
+  return (await ctx.db.project.count({ where: { id: projectId, ...visibleTo(ctx.user.id) } })) > 0;
+}
+
 export const policies: Policies<PrismaClient, AuthContext> = {
   project: {
-    read: (ctx) => (ctx.user ? { ownerId: ctx.user.id } : false),
+    read: (ctx) => (ctx.user ? visibleTo(ctx.user.id) : false),
     create: (ctx, row) => row.ownerId === ctx.user?.id,
     update: (ctx, row, next) => row.ownerId === ctx.user?.id && next.ownerId === ctx.user?.id,
     delete: (ctx, row) => row.ownerId === ctx.user?.id,
   },
-  task: {
-    read: (ctx) => (ctx.user ? { project: { ownerId: ctx.user.id } } : false),
+  projectMember: {
+    read: (ctx) => (ctx.user ? { project: visibleTo(ctx.user.id) } : false),
+    // Only the owner shares; a member may leave (delete their own membership).
     create: (ctx, row) => ownsProject(ctx, row.projectId),
-    update: async (ctx, row, next) => (await ownsProject(ctx, row.projectId)) && ownsProject(ctx, next.projectId),
+    // Memberships never move: only the owner's idempotent re-share (an upsert) writes one again.
+    update: async (ctx, row, next) => row.projectId === next.projectId && row.userId === next.userId && ownsProject(ctx, row.projectId),
+    delete: async (ctx, row) => row.userId === ctx.user?.id || ownsProject(ctx, row.projectId),
+  },
+  task: {
+    read: (ctx) => (ctx.user ? { project: visibleTo(ctx.user.id) } : false),
+    create: (ctx, row) => canAccessProject(ctx, row.projectId),
+    update: async (ctx, row, next) => (await canAccessProject(ctx, row.projectId)) && canAccessProject(ctx, next.projectId),
+    delete: (ctx, row) => canAccessProject(ctx, row.projectId),
+  },
+  note: {
+    read: (ctx) => (ctx.user ? { project: visibleTo(ctx.user.id) } : false),
+    create: (ctx, row) => canAccessProject(ctx, row.projectId),
+    update: (ctx, row, next) => row.projectId === next.projectId && canAccessProject(ctx, row.projectId),
     delete: (ctx, row) => ownsProject(ctx, row.projectId),
   },
 };
@@ -51,7 +75,14 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
       list: authedQuery.query(({ ctx }) =>
         ctx.db.project.findMany({
           orderBy: [{ createdAt: "asc" }, { id: "asc" }],
-          select: { id: true, name: true, createdAt: true, tasks: { select: { id: true, done: true } } },
+          select: {
+            id: true,
+            name: true,
+            ownerId: true,
+            createdAt: true,
+            owner: { select: { name: true } },
+            tasks: { select: { id: true, done: true } },
+          },
         }),
       ),
       /** NOT_FOUND for a project that does not exist or that the policy hides (someone else's). */
@@ -62,7 +93,49 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
       }),
       create: authedMutation
         .input(z.object({ name: z.string().trim().min(1).max(80) }))
-        .mutation(({ ctx, input }) => ctx.db.project.create({ data: { name: input.name, ownerId: ctx.user.id }, select: { id: true, name: true } })),
+        .mutation(async ({ ctx, input }) => {
+          const project = await ctx.db.project.create({ data: { name: input.name, ownerId: ctx.user.id }, select: { id: true, name: true } });
+          // Every project has its collaborative note from the start (same transaction).
+          await ctx.db.note.create({ data: { projectId: project.id } });
+          return project;
+        }),
+      /** The owner and everyone the project is shared with. */
+      members: authedQuery.input(z.object({ projectId: z.string().min(1) })).query(async ({ ctx, input }) => {
+        const project = await ctx.db.project.findUnique({
+          where: { id: input.projectId },
+          select: {
+            owner: { select: { id: true, name: true, email: true } },
+            members: { orderBy: [{ createdAt: "asc" }, { id: "asc" }], select: { user: { select: { id: true, name: true, email: true } } } },
+          },
+        });
+        if (!project) throw new TRPCError({ code: "NOT_FOUND", message: "No such project" });
+        return [{ ...project.owner, role: "owner" as const }, ...project.members.map((m) => ({ ...m.user, role: "member" as const }))];
+      }),
+      /** Shares a project with another user by email (owner only: the policy refuses anyone else). */
+      share: authedMutation
+        .input(z.object({ projectId: z.string().min(1), email: z.string().trim().toLowerCase().email().max(200) }))
+        .mutation(async ({ ctx, input }) => {
+          const project = await ctx.db.project.findUnique({ where: { id: input.projectId }, select: { ownerId: true } });
+          if (!project) throw new TRPCError({ code: "NOT_FOUND", message: "No such project" });
+          if (project.ownerId !== ctx.user.id) throw new TRPCError({ code: "FORBIDDEN", message: "Only the project's owner can share it" });
+          const user = await ctx.db.user.findUnique({ where: { email: input.email }, select: { id: true, name: true } });
+          if (!user) throw new TRPCError({ code: "NOT_FOUND", message: `No user with the email ${input.email}` });
+          if (user.id === ctx.user.id) throw new TRPCError({ code: "BAD_REQUEST", message: "You own this project already" });
+          await ctx.db.projectMember.upsert({
+            where: { projectId_userId: { projectId: input.projectId, userId: user.id } },
+            create: { projectId: input.projectId, userId: user.id },
+            update: {},
+          });
+          return { userId: user.id, name: user.name };
+        }),
+      /** Removes a member (the owner removes anyone; a member can remove themself). */
+      unshare: authedMutation
+        .input(z.object({ projectId: z.string().min(1), userId: z.string().min(1) }))
+        .mutation(async ({ ctx, input }) => {
+          const { count } = await ctx.db.projectMember.deleteMany({ where: { projectId: input.projectId, userId: input.userId } });
+          if (count === 0) throw new TRPCError({ code: "NOT_FOUND", message: "No such member" });
+          return { removed: count };
+        }),
     }),
 
     tasks: tether.router({

@@ -3,28 +3,38 @@ import type { TetherAuth } from "@tether/server";
 import type { DemoStore } from "./store.ts";
 
 export const DEMO_USER = { email: "demo@tether.dev", password: "demo-password", name: "Demo User" };
+/** A second account the sample project is shared with: sign in as both to see sharing live. */
+export const TEAMMATE = { email: "sam@tether.dev", password: "demo-password", name: "Sam Teammate" };
 export const DEMO_PROJECT = { id: "demo-project", name: "Launch Tether" };
 
-/**
- * The demo user (signed up through better-auth, so the password hash is real) and a sample
- * project with tasks. Idempotent: each part is created only when missing.
- */
-export async function seed(store: DemoStore, auth: TetherAuth): Promise<string[]> {
-  const done: string[] = [];
+/** A user with credentials (signed up through better-auth, so the password hash is real). */
+async function ensureUser(store: DemoStore, auth: TetherAuth, account: typeof DEMO_USER, done: string[]) {
   const db = store.db;
-  let user = await db.user.findUnique({ where: { email: DEMO_USER.email } });
+  let user = await db.user.findUnique({ where: { email: account.email } });
   if (!user) {
-    await auth.auth.api.signUpEmail({ body: DEMO_USER });
-    user = await db.user.findUniqueOrThrow({ where: { email: DEMO_USER.email } });
-    done.push("user");
+    await auth.auth.api.signUpEmail({ body: account });
+    user = await db.user.findUniqueOrThrow({ where: { email: account.email } });
+    done.push(`user ${account.email}`);
   } else if (!(await db.account.findFirst({ where: { userId: user.id, providerId: "credential" } }))) {
     // A user row from an older seed (no credentials): give it the demo password.
     const context = await auth.auth.$context;
     await db.account.create({
-      data: { id: randomUUID(), accountId: user.id, providerId: "credential", userId: user.id, password: await context.password.hash(DEMO_USER.password) },
+      data: { id: randomUUID(), accountId: user.id, providerId: "credential", userId: user.id, password: await context.password.hash(account.password) },
     });
-    done.push("credentials");
+    done.push(`credentials ${account.email}`);
   }
+  return user;
+}
+
+/**
+ * The demo user, a teammate, and a sample project with tasks and a note, shared with the
+ * teammate. Idempotent: each part is created only when missing.
+ */
+export async function seed(store: DemoStore, auth: TetherAuth): Promise<string[]> {
+  const done: string[] = [];
+  const db = store.db;
+  const user = await ensureUser(store, auth, DEMO_USER, done);
+  const teammate = await ensureUser(store, auth, TEAMMATE, done);
   if (!(await db.project.findUnique({ where: { id: DEMO_PROJECT.id } }))) {
     const userId = user.id;
     await db.$transaction(async (tx) => {
@@ -43,6 +53,15 @@ export async function seed(store: DemoStore, auth: TetherAuth): Promise<string[]
       }
     });
     done.push("project");
+  }
+  if (!(await db.note.findUnique({ where: { projectId: DEMO_PROJECT.id } }))) {
+    await db.note.create({ data: { projectId: DEMO_PROJECT.id, body: "Welcome! Everyone on the project edits this note together." } });
+    done.push("note");
+  }
+  const membership = { projectId: DEMO_PROJECT.id, userId: teammate.id };
+  if (!(await db.projectMember.findUnique({ where: { projectId_userId: membership } }))) {
+    await db.projectMember.create({ data: membership });
+    done.push("sharing");
   }
   return done;
 }

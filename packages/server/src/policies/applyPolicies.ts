@@ -88,6 +88,25 @@ export class PolicyEngine {
 
 const DENY: AnyModelPolicy = Object.freeze({});
 
+/**
+ * `update`/`upsert`/`delete` select by a compound unique (`projectId_userId: { projectId, userId }`),
+ * which `findFirst`/`findMany` do not accept: the same selection as plain equalities.
+ */
+export function compoundUniqueAsFilter(meta: ModelMeta, where: Args | undefined): Args | undefined {
+  if (!where) return where;
+  let out: Args | undefined;
+  for (const [key, value] of Object.entries(where)) {
+    if (meta.fields[key] || key === "AND" || key === "OR" || key === "NOT" || !isObject(value)) continue;
+    const parts = Object.keys(value);
+    if (parts.length === 0 || !parts.every((part) => meta.fields[part] && !meta.fields[part]!.relation)) continue;
+    out ??= { ...where };
+    delete out[key];
+    const and = out.AND === undefined ? [] : Array.isArray(out.AND) ? out.AND : [out.AND];
+    out.AND = [...and, value];
+  }
+  return out ?? where;
+}
+
 function withWhere(args: Args, where: Args | undefined): Args {
   const out = { ...args };
   if (where === undefined) delete out.where;
@@ -154,6 +173,14 @@ class Call {
     return withoutPolicies(() => fn(this.delegate()));
   }
 
+  /** The rows a write's `where` selects, read for the checks (policies suspended). */
+  private rowsOf(where: Args | undefined, many: true): Promise<Row[]>;
+  private rowsOf(where: Args | undefined, many: false): Promise<Row | null>;
+  private rowsOf(where: Args | undefined, many: boolean): Promise<Row[] | Row | null> {
+    const filter = compoundUniqueAsFilter(this.meta, where);
+    return this.system((d) => (many ? d.findMany!({ where: filter }) : d.findFirst!({ where: filter }))) as Promise<Row[] | Row | null>;
+  }
+
   async write(operation: string, args: Args, query: Query): Promise<unknown> {
     this.checkNestedWrites(this.model, args.data);
     const policy = this.engine.policyOf(this.model);
@@ -185,7 +212,7 @@ class Call {
       }
       case "update": {
         const where = await this.scoper.scopeFilter(this.model, args.where);
-        const before = (await this.system((d) => d.findFirst!({ where }))) as Row | null;
+        const before = await this.rowsOf(where, false);
         // Missing and not admitted look the same: nothing says the row exists.
         if (!before) throw notFound(this.model);
         const after = (await query({ ...rest, where: andWhere(where, [this.keysIn([before])]) })) as Row;
@@ -195,7 +222,7 @@ class Call {
       case "updateMany":
       case "updateManyAndReturn": {
         const where = await this.scoper.scopeFilter(this.model, args.where);
-        const before = (await this.system((d) => d.findMany!({ where }))) as Row[];
+        const before = await this.rowsOf(where, true);
         if (before.length === 0) return operation === "updateMany" ? { count: 0 } : [];
         // Only the rows just read (and checked) are written, whatever commits meanwhile.
         const result = await query({ ...rest, where: andWhere(where, [this.keysIn(before)]) });
@@ -210,7 +237,7 @@ class Call {
       }
       case "upsert": {
         const where = await this.scoper.scopeFilter(this.model, args.where);
-        const before = (await this.system((d) => d.findFirst!({ where }))) as Row | null;
+        const before = await this.rowsOf(where, false);
         const after = (await query({ ...rest, where })) as Row;
         if (before) await this.check(policy, "update", before, after);
         else await this.check(policy, "create", after);
@@ -218,7 +245,7 @@ class Call {
       }
       case "delete": {
         const where = await this.scoper.scopeFilter(this.model, args.where);
-        const before = (await this.system((d) => d.findFirst!({ where }))) as Row | null;
+        const before = await this.rowsOf(where, false);
         if (!before) throw notFound(this.model);
         await this.check(policy, "delete", before);
         // The deleted row comes back with what was asked of it, nested reads scoped.
@@ -227,7 +254,7 @@ class Call {
       }
       case "deleteMany": {
         const where = await this.scoper.scopeFilter(this.model, args.where);
-        const before = (await this.system((d) => d.findMany!({ where }))) as Row[];
+        const before = await this.rowsOf(where, true);
         for (const row of before) await this.check(policy, "delete", row);
         if (before.length === 0) return { count: 0 };
         return query({ ...rest, where: andWhere(where, [this.keysIn(before)]) });

@@ -1,0 +1,36 @@
+/**
+ * Server-side prefetch for pages: runs the page's queries through the app's router with the
+ * caller's own context (policies apply) and returns TanStack Query's dehydrated cache for a
+ * `<HydrationBoundary>`. The client's `useLiveQuery` finds the data in the same cache entries,
+ * renders it at once (it is in the server-rendered HTML), and its subscription keeps it live.
+ * Server components only.
+ */
+import { headers } from "next/headers";
+import { dehydrate, QueryClient, type DehydratedState, type QueryFunction, type QueryKey } from "@tanstack/react-query";
+import { createTRPCOptionsProxy, type TRPCOptionsProxy } from "@trpc/tanstack-react-query";
+import { pageBridge } from "../server/pageBridge.ts";
+import type { AppRouter } from "../server/router.ts";
+
+interface Prefetchable {
+  queryKey: QueryKey;
+  queryFn?: unknown;
+}
+
+export async function prefetchPage(queries: (trpc: TRPCOptionsProxy<AppRouter>) => Prefetchable[]): Promise<DehydratedState | undefined> {
+  const bridge = pageBridge();
+  if (!bridge) return undefined;
+  const ctx = await bridge.contextFromHeaders(new Headers(await headers()));
+  const queryClient = new QueryClient();
+  const trpc = createTRPCOptionsProxy<AppRouter>({ router: bridge.router, ctx, queryClient });
+  await Promise.all(
+    queries(trpc).map(({ queryKey, queryFn }) =>
+      queryClient.prefetchQuery({
+        queryKey,
+        // The browser receives JSON (no transformer): dates as strings, as the live updates carry them.
+        queryFn: async (context) => JSON.parse(JSON.stringify(await (queryFn as QueryFunction<unknown, QueryKey>)(context))) as unknown,
+      }),
+    ),
+  );
+  // Failed queries (a project that is not yours: NOT_FOUND) are left out; the client asks again.
+  return dehydrate(queryClient);
+}
