@@ -289,9 +289,13 @@ describe("presence over WebSocket / HTTP", () => {
     expect(expiredAfter).toBeLessThan(2 * timeoutMs);
     // Bob's own view hears of it too; Alice, refreshed, is still there for both after 3 timeouts.
     await waitFor("bob to see his expiry", () => !("tab-b" in b.states()));
+    const bobMessages = b.messages;
     await sleep(3 * timeoutMs - (Date.now() - setAt));
     expect(Object.keys(a.states())).toEqual(["tab-a"]);
     expect(Object.keys(b.states())).toEqual(["tab-a"]);
+    // Alice's refreshes of an unchanged state moved her timestamp on the server only: none was
+    // broadcast (clients keep entries until the server deletes them).
+    expect(b.messages).toBe(bobMessages);
     // Bob is still joined: his next refresh brings him back.
     await bob.trpc.$presence.set.mutate({ room: "doc:1", clientId: "tab-b", state: { name: "Bob" } });
     await waitFor("bob to be back", () => "tab-b" in a.states());

@@ -5,7 +5,10 @@
 // browsers (two Tether clients with their own tab ids) in one room.
 import { act, cleanup, configure, render, screen, waitFor } from "@testing-library/react";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
 import { presenceRegistryOf, type TetherClient } from "@tether/client";
+import { createTetherServer, initTether } from "@tether/server";
+import { schema } from "../../generated/tether/index.ts";
 import type { TestRouter } from "../fixtures/app.ts";
 import { createTestStore, type AppStore } from "../support/databases.ts";
 import { clientFor, startServer, tether, type RunningServer } from "./support.tsx";
@@ -148,6 +151,32 @@ describe("usePresence", () => {
       "tab-b": { name: "ben", color: "teal", cursor: null },
     }));
     await waitFor(() => expect([text("a"), text("b")]).toEqual(["*ann@-,ben@-", "*ben@-,ann@-"]));
+  });
+
+  it("keeps an idle tab present by refreshing every timeout/3 (the timeout the server announced)", async () => {
+    // A server with a short entry timeout; the clients are told it in the first join message.
+    const timeoutMs = 300;
+    const presenceApp = initTether<{ user: { id: string } | null }>().create({ store, schema, presence: { timeoutMs } });
+    const server = await createTetherServer({
+      router: presenceApp.appRouter({}),
+      createContext: () => ({ user: { id: "alice" } }),
+      port: 0,
+      closeGraceMs: 100,
+    });
+    teardown.push(async () => {
+      await server.close();
+      await presenceApp.close();
+    });
+    const a = browser({ server } as RunningServer, "tab-a");
+    const b = browser({ server } as RunningServer, "tab-b");
+    mount(a, <Avatars room="note:1" name="ann" testId="a" />);
+    mount(b, <Avatars room="note:1" name="ben" testId="b" />);
+    await waitFor(() => expect([text("a"), text("b")]).toEqual(["*ann@-,ben@-", "*ben@-,ann@-"]));
+    // Nobody changes anything for four timeouts: without the heartbeat both entries would expire
+    // (and the expiry would reach the other tab).
+    await sleep(4 * timeoutMs);
+    expect([text("a"), text("b")]).toEqual(["*ann@-,ben@-", "*ben@-,ann@-"]);
+    expect(Object.keys(presenceApp.presence.peek("note:1")).sort()).toEqual(["tab-a", "tab-b"]);
   });
 
   it("a refused join shows status error with the server's code", async () => {

@@ -69,6 +69,7 @@ export class PresenceHub<Ctx extends object> {
     if (!(await this.options.authorize(ctx, input.room))) {
       throw new TRPCError({ code: "FORBIDDEN", message: "not allowed in this presence room" });
     }
+    if (this.closed) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "presence is closed" });
     const releaseSlot = this.takeConnectionSlot(ctx);
     const finished = new AbortController();
     let room: PresenceRoom | null = null;
@@ -114,7 +115,7 @@ export class PresenceHub<Ctx extends object> {
       throw new TRPCError({ code: "FORBIDDEN", message: "join this room with this clientId before setting its state" });
     }
     // Parsed back from its JSON: what is stored is exactly what the wire can carry.
-    room.set(input.clientId, JSON.parse(serialized) as Value);
+    room.set(input.clientId, JSON.parse(serialized) as Value, serialized);
     return { ok: true };
   }
 

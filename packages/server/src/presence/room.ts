@@ -28,6 +28,10 @@ export class PresenceRoom {
   private readonly stopEvents: () => void;
   private readonly sweep: ReturnType<typeof setInterval>;
   private closed = false;
+  /** Each entry's JSON as last set, to tell a refresh from a change. */
+  private readonly lastJson = new Map<string, string>();
+  /** Set while refreshing an unchanged entry: its timestamp moves, nobody needs to hear of it. */
+  private muted = false;
 
   constructor(
     readonly name: string,
@@ -36,6 +40,7 @@ export class PresenceRoom {
     this.store = new EphemeralStore(timeoutMs);
     // Every local set/delete is encoded for that key only: that is the incremental update.
     this.stopLocal = this.store.subscribeLocalUpdates((bytes) => {
+      if (this.muted) return;
       for (const queue of this.subscribers) queue.push(bytes);
     });
     // An expired entry simply vanishes from the store, and an expiry is not a local update:
@@ -46,7 +51,7 @@ export class PresenceRoom {
       const removed = [...event.removed];
       queueMicrotask(() => {
         if (this.closed) return;
-        for (const key of removed) if (this.store.get(key) === undefined) this.store.delete(key);
+        for (const key of removed) if (this.store.get(key) === undefined) this.delete(key);
       });
     });
     // The store's own timer sweeps every timeout/2 and only after a set; sweeping every
@@ -73,7 +78,7 @@ export class PresenceRoom {
       if (held.joins > 0) return;
       this.members.delete(clientId);
       // The last join of this client ended (it left, or its connection dropped): tell the others.
-      if (!this.closed) this.store.delete(clientId);
+      if (!this.closed) this.delete(clientId);
     };
   }
 
@@ -82,8 +87,24 @@ export class PresenceRoom {
     return this.members.get(clientId)?.owner === owner;
   }
 
-  set(clientId: string, state: Value): void {
-    this.store.set(clientId, state);
+  /**
+   * Sets (or refreshes) an entry. A refresh with the same state is not broadcast: clients keep
+   * entries until the server says otherwise, so only changes, leaves and expiries are news —
+   * heartbeats cost O(members), not O(members²).
+   */
+  set(clientId: string, state: Value, json: string): void {
+    this.muted = this.lastJson.get(clientId) === json && this.store.get(clientId) !== undefined;
+    this.lastJson.set(clientId, json);
+    try {
+      this.store.set(clientId, state); // emits its update synchronously (checked with loro-crdt 1.17.1)
+    } finally {
+      this.muted = false;
+    }
+  }
+
+  private delete(clientId: string): void {
+    this.lastJson.delete(clientId);
+    this.store.delete(clientId);
   }
 
   subscribe(queue: UpdateQueue): () => void {
