@@ -110,6 +110,21 @@ describe("usePresence", () => {
     await waitFor(() => expect(running.app.tether.presence.stats()).toEqual({ rooms: 1, members: 1 }));
   });
 
+  it("works the same with subscriptions over SSE", async () => {
+    const running = await serve();
+    const a = clientFor(running.server, { sse: true });
+    presenceRegistryOf(a, { clientId: "tab-a", leaveDelayMs: 20 });
+    teardown.push(() => a.close());
+    const b = browser(running, "tab-b");
+    mount(a, <Avatars room="note:1" name="ann" testId="a" />);
+    const second = mount(b, <Avatars room="note:1" name="ben" testId="b" />);
+    await waitFor(() => expect([text("a"), text("b")]).toEqual(["*ann@-,ben@-", "*ben@-,ann@-"]));
+    act(() => screen.getByTestId("a-move").click());
+    await waitFor(() => expect(text("b")).toBe("*ben@-,ann@9"));
+    second.unmount();
+    await waitFor(() => expect(text("a")).toBe("*ann@9"));
+  });
+
   it("rooms are separate, and two components of one tab in one room are one entry", async () => {
     const running = await serve();
     const a = browser(running, "tab-a");

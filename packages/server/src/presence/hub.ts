@@ -2,7 +2,7 @@ import { TRPCError } from "@trpc/server";
 import type { Value } from "loro-crdt";
 import { z } from "zod";
 import { resolvePresenceOptions, type PresenceOptions, type ResolvedPresenceOptions } from "./options.ts";
-import { PresenceRoom, type PresenceOwner } from "./room.ts";
+import { PresenceRoom, toBase64, type PresenceOwner } from "./room.ts";
 import { UpdateQueue } from "./updateQueue.ts";
 
 export const presenceJoinInput = z.object({
@@ -37,8 +37,6 @@ export interface PresenceDeps {
   /** The session guard's `admit`: a signal aborted (reason UNAUTHORIZED) when the caller's session ends. */
   sessionEnded?: (ctx: object, until: AbortSignal) => AbortSignal | null;
 }
-
-const toBase64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 
 function ownerOf(ctx: object): PresenceOwner {
   const id = (ctx as { user?: { id?: unknown } | null }).user?.id;
@@ -88,7 +86,7 @@ export class PresenceHub<Ctx extends object> {
       for (;;) {
         const next = await queue.next(stop);
         if (!next) break;
-        yield next.kind === "full" ? full() : { update: toBase64(next.bytes) };
+        yield next.kind === "full" ? full() : { update: next.update };
       }
       if (sessionEnded?.aborted) throw sessionEnded.reason;
     } finally {

@@ -2,6 +2,8 @@ import { TRPCError } from "@trpc/server";
 import { EphemeralStore, type Value } from "loro-crdt";
 import type { UpdateQueue } from "./updateQueue.ts";
 
+export const toBase64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+
 /**
  * Who holds a clientId: the user's id, or — for an anonymous caller a custom `authorize`
  * admitted — the connection's context object itself (an anonymous `set` must then come through
@@ -40,8 +42,9 @@ export class PresenceRoom {
     this.store = new EphemeralStore(timeoutMs);
     // Every local set/delete is encoded for that key only: that is the incremental update.
     this.stopLocal = this.store.subscribeLocalUpdates((bytes) => {
-      if (this.muted) return;
-      for (const queue of this.subscribers) queue.push(bytes);
+      if (this.muted || this.subscribers.size === 0) return;
+      const update = toBase64(bytes);
+      for (const queue of this.subscribers) queue.push(update);
     });
     // An expired entry simply vanishes from the store, and an expiry is not a local update:
     // write a deletion for it so subscribers hear of it too. Deferred: the store is still inside

@@ -1,28 +1,29 @@
 /** What one join subscription takes next: an incremental update, or a full snapshot of the room. */
-export type QueuedUpdate = { kind: "update"; bytes: Uint8Array } | { kind: "full" };
+export type QueuedUpdate = { kind: "update"; update: string } | { kind: "full" };
 
 /**
- * The updates waiting for one `$presence.join` subscriber. Push-fed (the room broadcasts into it)
+ * The updates (base64, encoded once per change for every subscriber) waiting for one
+ * `$presence.join` subscriber. Push-fed (the room broadcasts into it)
  * and pull-drained (the subscription's generator), so it must bound itself: a subscriber that
  * stops reading would otherwise grow it forever (SSE pauses the generator on backpressure rather
  * than buffering). On overflow the backlog is dropped for one full snapshot, which brings the
  * subscriber to the same state the backlog would have.
  */
 export class UpdateQueue {
-  private items: Uint8Array[] = [];
+  private items: string[] = [];
   private full = false;
   private ended = false;
   private wake: (() => void) | null = null;
 
   constructor(private readonly max: number) {}
 
-  push(bytes: Uint8Array): void {
+  push(update: string): void {
     if (this.ended || this.full) return;
     if (this.items.length >= this.max) {
       this.items = [];
       this.full = true;
     } else {
-      this.items.push(bytes);
+      this.items.push(update);
     }
     this.notify();
   }
@@ -41,8 +42,8 @@ export class UpdateQueue {
         this.full = false;
         return { kind: "full" };
       }
-      const bytes = this.items.shift();
-      if (bytes) return { kind: "update", bytes };
+      const update = this.items.shift();
+      if (update !== undefined) return { kind: "update", update };
       await new Promise<void>((resolve) => {
         const done = () => {
           signal.removeEventListener("abort", done);
