@@ -1,16 +1,17 @@
 // CRDT documents end to end: real tRPC clients over the WebSocket transport (subscriptions) and
 // HTTP batching (pull/push) against `createTetherServer`, each client a raw `LoroDoc` from
-// loro-crdt, on both engines. Multi-node delivery has its own file (crdtNodes.test.ts).
+// loro-crdt, on both engines; then two nodes (two stores, two Tethers, two servers) on one
+// Postgres database.
 import { setTimeout as sleep } from "node:timers/promises";
 import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, TRPCClientError } from "@trpc/client";
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { z } from "zod";
-import { createTetherServer, initTether, type CrdtOptions, type Policies, type TetherServer } from "@tether/server";
-import type { PrismaClient } from "../generated/prisma/client.ts";
+import { createStore, createTetherServer, initTether, migrate, type CrdtOptions, type Policies, type TetherServer } from "@tether/server";
+import { PrismaClient } from "../generated/prisma/client.ts";
 import { schema } from "../generated/tether/index.ts";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { createTestDatabase, createTestStore, engines, type AppStore } from "./support/databases.ts";
 
 interface Ctx {
   user: { id: string } | null;
@@ -311,7 +312,7 @@ describe.each(engines)("CRDT documents on %s", (engine) => {
     valid.getText("body").insert(0, "x".repeat(100));
     valid.commit();
     const corrupted = valid.export({ mode: "update" });
-    corrupted[corrupted.length - 5] ^= 0xff;
+    corrupted[corrupted.length - 5] = corrupted[corrupted.length - 5]! ^ 0xff;
     // An update that depends on changes the server never saw.
     const other = new LoroDoc();
     other.getText("body").insert(0, "base");
@@ -465,5 +466,67 @@ describe.each(engines)("CRDT documents on %s", (engine) => {
     late.import(unb64((await client.$crdt.pull.query({ model: "Note", id: "n1", field: "body" })).update));
     expect(late.getText("body").toString()).toBe(expected);
     expect(await column()).toBe(expected);
+  });
+});
+
+// Two nodes on one database: each has its own store, change feed, Tether and server.
+describe.runIf(engines.includes("postgres"))("CRDT documents across two nodes (Postgres)", () => {
+  it("an edit on node A streams to a client on node B and back; compaction and deletion reach the other node", async () => {
+    const database = await createTestDatabase("postgres");
+    const cleanups: Array<() => unknown> = [];
+    const stores = await Promise.all(
+      [0, 1].map(() => createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: database.url })),
+    );
+    try {
+      await migrate({ sql: stores[0]!.sql, migrationsDir: "prisma/migrations" });
+      const db = stores[0]!.db;
+      await db.user.createMany({ data: ["alice", "bob"].map((id) => ({ id, email: `${id}@x`, name: id })) });
+      await db.project.create({ data: { id: "p1", name: "One", ownerId: "alice" } });
+      await db.projectMember.create({ data: { projectId: "p1", userId: "bob" } });
+      await db.note.create({ data: { id: "n1", projectId: "p1", body: "" } });
+      const apps = stores.map((store) => buildCrdtApp(store, { compactEveryUpdates: 4 }));
+      const servers = await Promise.all(apps.map((a) => serve(a.router)));
+      cleanups.push(async () => {
+        for (const server of servers) await server.close();
+        for (const a of apps) await a.tether.close();
+      });
+
+      const onA = new Peer(connect(servers[0]!, "alice", cleanups), "n1");
+      const onB = new Peer(connect(servers[1]!, "bob", cleanups), "n1");
+      onA.open();
+      onB.open();
+      const fatal = () => onA.errors[0] ?? onB.errors[0];
+      await waitFor("both streams open", () => onA.messages > 0 && onB.messages > 0, { fatal });
+
+      // Pushed on A (compacting every 4 updates there), streamed by B's own feed and hub.
+      for (let i = 0; i < 10; i++) {
+        onA.doc.getText("body").insert(onA.text.length, `a${i} `);
+        onA.doc.commit();
+        await onA.push();
+      }
+      const fromA = Array.from({ length: 10 }, (_, i) => `a${i} `).join("");
+      await waitFor("B to receive A's edits", () => onB.text === fromA, { fatal });
+      expect(apps[0]!.tether.crdt.stats().compactions).toBeGreaterThanOrEqual(2);
+
+      // And the other way, with A's copy merging.
+      onB.doc.getText("body").insert(0, "[b] ");
+      onB.doc.commit();
+      await onB.push();
+      await waitFor("A to receive B's edit", () => onA.text === `[b] ${fromA}`, { fatal });
+      expect((await db.note.findUnique({ where: { id: "n1" } }))?.body).toBe(`[b] ${fromA}`);
+
+      // An ordinary write through node B's Tether reaches A's stream as a document edit.
+      await connect(servers[1]!, "bob", cleanups).notes.setBody.mutate({ id: "n1", body: "replaced on B" });
+      await waitFor("A to see the mutation", () => onA.text === "replaced on B", { fatal });
+
+      // Deleting the row on B ends A's stream.
+      await stores[1]!.db.note.delete({ where: { id: "n1" } });
+      await waitFor("A's stream to end", () => onA.errors.length > 0);
+      expect((onA.errors[0] as TRPCClientError<CrdtRouter>).data?.code).toBe("NOT_FOUND");
+    } finally {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+      for (const store of stores) await store.close();
+      await database.drop();
+    }
   });
 });

@@ -75,9 +75,11 @@ export function createCrdt(deps: CrdtDeps) {
   /** Deleting a row deletes its documents: a trigger per CRDT model, installed on first use. */
   async function ensureDeletionTrigger(sql: CrdtSql, model: ModelMeta, remember: boolean): Promise<void> {
     if (installed.has(model.name)) return;
-    if (!(await hasDeletionTrigger(sql, model))) {
-      for (const statement of deletionTriggerSql(model)) await sql.query(statement);
+    if (await hasDeletionTrigger(sql, model)) {
+      installed.add(model.name); // seen before creating it here: someone committed it
+      return;
     }
+    for (const statement of deletionTriggerSql(model)) await sql.query(statement);
     // Inside a mutation the transaction may still roll back: only a committed install counts.
     if (remember) installed.add(model.name);
   }
