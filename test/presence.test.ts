@@ -16,7 +16,15 @@ import { EventSource } from "eventsource";
 import { EphemeralStore } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { createMetrics, createTetherServer, initTether, type PresenceOptions, type TetherServer } from "@tether/server";
+import {
+  createMetrics,
+  createTetherAuth,
+  createTetherServer,
+  initTether,
+  type AuthContext,
+  type PresenceOptions,
+  type TetherServer,
+} from "@tether/server";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, type AppStore } from "./support/databases.ts";
 
@@ -380,5 +388,87 @@ describe("presence over WebSocket / HTTP", () => {
     await waitFor("alice to see bob", () => "tab-b" in a.states(), { fatal: () => a.errors[0] });
     a.leave();
     await waitFor("bob to see alice leave", () => !("tab-a" in b.states()));
+  });
+});
+
+describe("presence with better-auth sessions", () => {
+  it("a signed-out session's join ends with UNAUTHORIZED and its entry leaves the room", async () => {
+    const auth = createTetherAuth({ store, schema, secret: "test-secret-test-secret-test-secret-0123456789" });
+    const tether = initTether<AuthContext>().create({ store, schema, auth });
+    const router = tether.appRouter({});
+    const server = await createTetherServer({ router, createContext: (opts) => auth.createContext(opts), extraRoutes: auth.routes, closeGraceMs: 100 });
+    const cleanups: Array<() => unknown> = [];
+    try {
+      const authCall = (path: string, body: unknown, cookie?: string) =>
+        fetch(`${server.url}/api/auth${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", origin: server.url, ...(cookie ? { cookie } : {}) },
+          body: JSON.stringify(body),
+        });
+      const signUp = async (name: string) => {
+        const response = await authCall("/sign-up/email", { email: `${name}-${Date.now()}@example.com`, password: "correct horse battery staple", name });
+        expect(response.status).toBe(200);
+        const cookie = response.headers.getSetCookie().find((c) => c.startsWith("better-auth.session_token="))!.split(";")[0]!;
+        return { cookie, token: cookie.split("=")[1]! };
+      };
+      /** Joins over WebSocket (token in connectionParams), sets over HTTP (cookie). */
+      const browser = (credentials: { cookie: string; token: string }, clientId: string) => {
+        const ws = createWSClient({
+          url: server.wsUrl,
+          WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+          connectionParams: { token: credentials.token },
+          retryDelayMs: () => 50,
+        });
+        cleanups.push(() => ws.close());
+        const trpc = createTRPCClient<typeof router>({
+          links: [
+            splitLink({
+              condition: (op) => op.type === "subscription",
+              true: wsLink({ client: ws }),
+              false: httpBatchLink({ url: `${server.url}/trpc`, headers: { cookie: credentials.cookie } }),
+            }),
+          ],
+        });
+        let local = new EphemeralStore(2 ** 31 - 1);
+        const view = { fulls: 0, error: undefined as unknown, states: () => local.getAllStates() as Record<string, unknown> };
+        const sub = trpc.$presence.join.subscribe(
+          { room: "doc:1", clientId },
+          {
+            onData: (message) => {
+              if (message.full) {
+                local = new EphemeralStore(2 ** 31 - 1);
+                view.fulls += 1;
+              }
+              local.apply(Buffer.from(message.update, "base64"));
+            },
+            onError: (error) => (view.error = error),
+          },
+        );
+        cleanups.push(() => {
+          sub.unsubscribe();
+          local.destroy();
+        });
+        return { trpc, view };
+      };
+
+      const alice = await signUp("alice");
+      const bob = await signUp("bob");
+      const a = browser(alice, "tab-a");
+      const b = browser(bob, "tab-b");
+      await waitFor("both joined", () => a.view.fulls > 0 && b.view.fulls > 0, { fatal: () => a.view.error ?? b.view.error });
+      await a.trpc.$presence.set.mutate({ room: "doc:1", clientId: "tab-a", state: { name: "Alice" } });
+      await waitFor("bob to see alice", () => "tab-a" in b.view.states());
+
+      expect((await authCall("/sign-out", {}, alice.cookie)).status).toBe(200);
+      await waitFor("alice's join to end", () => a.view.error !== undefined, { timeoutMs: 3_000 });
+      expect(codeOf(a.view.error)).toBe("UNAUTHORIZED");
+      await waitFor("alice to leave bob's room", () => !("tab-a" in b.view.states()), { timeoutMs: 3_000 });
+      expect(tether.presence.stats()).toEqual({ rooms: 1, members: 1 });
+    } finally {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+      await server.close();
+      await tether.close();
+      auth.close();
+    }
   });
 });
