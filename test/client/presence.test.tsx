@@ -170,7 +170,7 @@ describe("usePresence", () => {
 
   it("keeps an idle tab present by refreshing every timeout/3 (the timeout the server announced)", async () => {
     // A server with a short entry timeout; the clients are told it in the first join message.
-    const timeoutMs = 300;
+    const timeoutMs = 600;
     const presenceApp = initTether<{ user: { id: string } | null }>().create({ store, schema, presence: { timeoutMs } });
     const server = await createTetherServer({
       router: presenceApp.appRouter({}),
@@ -187,9 +187,9 @@ describe("usePresence", () => {
     mount(a, <Avatars room="note:1" name="ann" testId="a" />);
     mount(b, <Avatars room="note:1" name="ben" testId="b" />);
     await waitFor(() => expect([text("a"), text("b")]).toEqual(["*ann@-,ben@-", "*ben@-,ann@-"]));
-    // Nobody changes anything for four timeouts: without the heartbeat both entries would expire
+    // Nobody changes anything for three timeouts: without the heartbeat both entries would expire
     // (and the expiry would reach the other tab).
-    await sleep(4 * timeoutMs);
+    await sleep(3 * timeoutMs);
     expect([text("a"), text("b")]).toEqual(["*ann@-,ben@-", "*ben@-,ann@-"]);
     expect(Object.keys(presenceApp.presence.peek("note:1")).sort()).toEqual(["tab-a", "tab-b"]);
   });
