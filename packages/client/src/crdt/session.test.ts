@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { fromBase64, toBase64 } from "./base64.ts";
 import { memoryCrdtPersistence, type CrdtPersistence } from "./persistence.ts";
 import type { CrdtPushInput, CrdtVersionInput } from "./protocol.ts";
+import { CrdtSessionRegistry } from "./registry.ts";
 import { CrdtDocSession } from "./session.ts";
 import type { CrdtStreamHandlers, CrdtTransport } from "./transport.ts";
 
@@ -207,5 +208,32 @@ describe("CrdtDocSession", () => {
     expect(a.state.error).toEqual({ data: { code: "NOT_FOUND" } });
     await new Promise((r) => setTimeout(r, 30));
     expect(a.stats.streams).toBe(1);
+  });
+});
+
+describe("CrdtSessionRegistry", () => {
+  it("shares one session per (model, id, field) and ends it after the last user's delay", async () => {
+    const server = new FakeServer();
+    const registry = new CrdtSessionRegistry({ transport: new FakeLink(server), persistence: null, releaseDelayMs: 20 });
+    const first = registry.acquire(target);
+    const second = registry.acquire({ ...target });
+    const other = registry.acquire({ ...target, id: "n2" });
+    expect(second.session).toBe(first.session);
+    expect(other.session).not.toBe(first.session);
+    await until(() => first.session.state.status === "synced");
+    expect(server.streams.size).toBe(2);
+
+    first.release();
+    second.release();
+    // Back within the delay (StrictMode, a route change): the same session, stream kept.
+    const again = registry.acquire(target);
+    expect(again.session).toBe(first.session);
+    again.release();
+    await until(() => first.session.isDisposed);
+    expect(registry.get(target)).toBeUndefined();
+    expect(registry.acquire(target).session).not.toBe(first.session);
+    await registry.close();
+    expect(other.session.isDisposed).toBe(true);
+    expect(server.streams.size).toBe(0);
   });
 });

@@ -176,6 +176,7 @@ export class CrdtDocSession extends Subscribable {
   /** Resolves with the document once loaded (rejects if the session is disposed first). */
   ready(): Promise<LoroDoc> {
     if (this.doc) return Promise.resolve(this.doc);
+    if (this.disposed) return Promise.reject(new Error("CRDT session disposed before it loaded"));
     return new Promise<LoroDoc>((resolve, reject) => {
       const unsubscribe = this.subscribe(() => {
         if (this.doc) {
