@@ -315,6 +315,26 @@ describe("useCrdtDoc against a real server", () => {
     writing.release();
   });
 
+  it("streams over SSE as well as WebSocket", async () => {
+    const noteId = await newNote("x");
+    const target = { model: "Note", id: noteId, field: "body" };
+    const sseClient = clientFor(running.server, { sse: true });
+    const overSse = configureCrdtSessions(sseClient, { persistence: null });
+    teardown.push(async () => {
+      await overSse.close();
+      await sseClient.close();
+    });
+    const viaWs = peer(null).sessions.acquire(target).session;
+    const viaSse = overSse.acquire(target).session;
+    await until(() => viaWs.state.status === "synced" && viaSse.state.status === "synced", "both to sync");
+    viaSse.state.doc!.getText("body").insert(1, "-sse");
+    viaSse.state.doc!.commit();
+    viaWs.state.doc!.getText("body").insert(0, "ws-");
+    viaWs.state.doc!.commit();
+    await until(() => bodyOf(viaWs) === "ws-x-sse" && bodyOf(viaSse) === "ws-x-sse", "both edits on both sides");
+    await until(async () => (await projectedBody(noteId)) === "ws-x-sse", "Note.body");
+  });
+
   it("reports NOT_FOUND for a row that does not exist", async () => {
     const client = peer(null);
     const handle = client.sessions.acquire({ model: "Note", id: "no-such-note", field: "body" });
