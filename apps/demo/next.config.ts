@@ -10,6 +10,9 @@ const config: NextConfig = {
   distDir: process.env.NEXT_DIST_DIR ?? ".next",
   // @tether/client ships TypeScript sources.
   transpilePackages: ["@tether/client"],
+  // Loro is WebAssembly: on the server it is loaded by Node from node_modules (its nodejs build
+  // reads the .wasm beside it), never bundled; the browser gets its browser build.
+  serverExternalPackages: ["loro-crdt"],
   turbopack: { root: repoRoot },
   outputFileTracingRoot: repoRoot,
   allowedDevOrigins: ["127.0.0.1", "localhost"],

@@ -17,9 +17,12 @@ interface Prefetchable {
 }
 
 export async function prefetchPage(queries: (trpc: TRPCOptionsProxy<AppRouter>) => Prefetchable[]): Promise<DehydratedState | undefined> {
+  // Read first, always: it is what makes Next render the page per request (never prerendered at
+  // build time, when no app is running and the page would be frozen as "signed out").
+  const requestHeaders = new Headers(await headers());
   const bridge = pageBridge();
   if (!bridge) return undefined;
-  const ctx = await bridge.contextFromHeaders(new Headers(await headers()));
+  const ctx = await bridge.contextFromHeaders(requestHeaders);
   const queryClient = new QueryClient();
   const trpc = createTRPCOptionsProxy<AppRouter>({ router: bridge.router, ctx, queryClient });
   await Promise.all(
