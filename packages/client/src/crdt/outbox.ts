@@ -41,9 +41,22 @@ export class Outbox {
     }
   }
 
-  /** A copy of the ranges, to send and later acknowledge (later commits may grow them meanwhile). */
-  list(): OutboxSpan[] {
-    return [...this.spans.values()].map((span) => ({ ...span }));
+  /**
+   * A copy of the ranges, to send and later acknowledge (later commits may grow them meanwhile).
+   * With `limit`, only the first `limit` operations, oldest peer first and each peer's from its
+   * start: what is sent is always closed under its own dependencies (a reloaded page's ops
+   * before the ops this page made on top of them).
+   */
+  list(limit = Number.POSITIVE_INFINITY): OutboxSpan[] {
+    const spans: OutboxSpan[] = [];
+    let left = limit;
+    for (const span of this.spans.values()) {
+      if (left <= 0) break;
+      const length = Math.min(span.to - span.from, left);
+      spans.push({ peer: span.peer, from: span.from, to: span.from + length });
+      left -= length;
+    }
+    return spans;
   }
 
   /** Unacknowledged local operations (Loro ops: one per inserted character run, deletion, set). */

@@ -196,6 +196,29 @@ describe("CrdtDocSession", () => {
     expect(second.state.pending).toBe(0);
   });
 
+  it("sends an outbox too large for one push in halves", async () => {
+    const server = new FakeServer();
+    const link = new FakeLink(server);
+    const push = link.push.bind(link);
+    link.push = async (input) => {
+      if (fromBase64(input.update).length > 400) throw { data: { code: "PAYLOAD_TOO_LARGE" } };
+      return push(input);
+    };
+    const a = open(link);
+    await until(() => a.state.status === "synced");
+    link.goOffline();
+    const body = a.state.doc!.getText("body");
+    for (let i = 0; i < 20; i += 1) {
+      body.insert(body.length, `paragraph ${i} ${"x".repeat(40)}\n`);
+      a.state.doc!.commit();
+    }
+    link.goOnline();
+    await until(() => a.state.status === "synced");
+    expect(server.doc.getText("body").toString()).toBe(body.toString());
+    expect(server.pushes.length).toBeGreaterThan(2);
+    for (const update of server.pushes) expect(update.length).toBeLessThanOrEqual(400);
+  });
+
   it("reports a permanent stream error and stops", async () => {
     const server = new FakeServer();
     const link = new FakeLink(server);

@@ -14,10 +14,12 @@ import type { CrdtTransport } from "./transport.ts";
  * - `syncing`: connected, and either the server's catch-up has not arrived yet or local changes
  *   wait for the server's acknowledgement;
  * - `synced`: caught up, nothing unsent;
- * - `offline`: the stream lost its connection or a push failed for want of one; edits go on
+ * - `offline`: the stream lost its connection, a push failed for want of one, or the browser
+ *   says it is offline; edits go on
  *   locally (and into the persisted outbox) and are sent when the connection is back;
  * - `error`: the server refused for good (`NOT_FOUND`: row gone or hidden; `FORBIDDEN`;
- *   `BAD_REQUEST`; `PAYLOAD_TOO_LARGE`): see `error`; `retry()` tries again.
+ *   `BAD_REQUEST`; `PAYLOAD_TOO_LARGE` for a single operation — larger outboxes are sent in
+ *   halves): see `error`; `retry()` tries again.
  */
 export type CrdtStatus = "loading" | "syncing" | "synced" | "offline" | "error";
 
@@ -71,9 +73,14 @@ const PERMANENT_CODES = new Set([
   "UNSUPPORTED_MEDIA_TYPE",
 ]);
 
-function isPermanent(error: unknown): boolean {
+function errorCode(error: unknown): string | undefined {
   const code = (error as { data?: { code?: unknown } } | null)?.data?.code;
-  return typeof code === "string" && PERMANENT_CODES.has(code);
+  return typeof code === "string" ? code : undefined;
+}
+
+function isPermanent(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && PERMANENT_CODES.has(code);
 }
 
 /**
@@ -121,6 +128,8 @@ export class CrdtDocSession extends Subscribable {
   /** The last push failed for want of a connection; the next waits for the backoff or a reconnect. */
   private pushFailing = false;
   private pushWaiting = false;
+  /** Most operations per push: halved while the server answers PAYLOAD_TOO_LARGE. */
+  private pushLimit = Number.POSITIVE_INFINITY;
   private readonly pushRetry: Backoff;
 
   // Persistence.
@@ -166,7 +175,9 @@ export class CrdtDocSession extends Subscribable {
           const now = connection.get();
           // Back online, or the socket reopened: do not sit out a backoff meant for a dead network.
           if ((now.state === "connected" && last.state !== "connected") || (now.online && !last.online)) this.wake();
+          const onlineChanged = now.online !== last.online;
           last = now;
+          if (onlineChanged) this.changed();
         }),
       );
     }
@@ -395,7 +406,7 @@ export class CrdtDocSession extends Subscribable {
   private flush(): void {
     const doc = this.doc;
     if (!doc || this.disposed || this.pushing || this.pushWaiting || this.pushError !== null) return;
-    const sent = this.outbox.list();
+    const sent = this.outbox.list(this.pushLimit);
     if (sent.length === 0) return;
     // One update for every unacknowledged local change, whichever page or peer made it.
     const update = doc.export({
@@ -411,6 +422,7 @@ export class CrdtDocSession extends Subscribable {
         this.outbox.acknowledge(sent);
         this.pushRetry.reset();
         this.pushFailing = false;
+        if (this.outbox.size === 0) this.pushLimit = Number.POSITIVE_INFINITY;
         this.dirty = true;
         if (this.disposed) void this.saveNow();
         else this.scheduleSave();
@@ -420,6 +432,13 @@ export class CrdtDocSession extends Subscribable {
       (error: unknown) => {
         this.pushing = false;
         if (this.disposed) return;
+        const ops = sent.reduce((sum, span) => sum + span.to - span.from, 0);
+        if (errorCode(error) === "PAYLOAD_TOO_LARGE" && ops > 1) {
+          // Too much at once (a long offline session, a big paste): send it in halves.
+          this.pushLimit = Math.ceil(ops / 2);
+          this.flush();
+          return;
+        }
         if (isPermanent(error)) {
           // The outbox stays (persisted): the app may fix the cause and call retry().
           this.pushError = error;
@@ -476,7 +495,8 @@ export class CrdtDocSession extends Subscribable {
   private status(): CrdtStatus {
     if (this.streamError !== null || this.pushError !== null) return "error";
     if (!this.doc) return "loading";
-    if (this.disconnected || this.pushFailing) return "offline";
+    // The browser's own word counts too: it knows before a socket times out.
+    if (this.disconnected || this.pushFailing || this.options.connection?.get().online === false) return "offline";
     if (!this.caughtUp || this.outbox.size > 0) return "syncing";
     return "synced";
   }
