@@ -31,9 +31,10 @@ export async function readColumn(sql: CrdtSql, t: DocTarget, lock: boolean): Pro
   return rows[0] ?? null;
 }
 
+/** The document's bookkeeping. Read after the row lock is held, in a statement of its own (see editDoc). */
 async function readStored(sql: CrdtSql, t: DocTarget): Promise<StoredDoc | null> {
   const rows = await sql.query<StoredDoc>(
-    `SELECT "version", "pending_updates", "pending_bytes" FROM "_tether_crdt_docs" WHERE ${DOC_WHERE} FOR UPDATE`,
+    `SELECT "version", "pending_updates", "pending_bytes" FROM "_tether_crdt_docs" WHERE ${DOC_WHERE}`,
     docParams(t),
   );
   return rows[0] ?? null;
@@ -118,8 +119,7 @@ export interface EditResult {
 
 /**
  * The one write path of a document, in the caller's transaction: lock the model row (every
- * writer of the row and of its documents serializes on it), lock the sidecar row, load the
- * document (or take it from the cache), reconcile it with the column if something else wrote
+ * writer of the row and of its documents serializes on it), load the document (or take it from the cache), reconcile it with the column if something else wrote
  * the column, apply `edit`, and log what changed — compacting when the log is long.
  * Returns null when the row does not exist (nothing is written: no orphan document).
  */
@@ -130,6 +130,12 @@ export async function editDoc(
   options: Required<CrdtOptions>,
   edit: (doc: LoroDoc) => void,
 ): Promise<EditResult | null> {
+  // The model row's lock is the one every writer of its documents takes first (pushes,
+  // reconciliation, and a DELETE whose trigger removes the documents), so the sidecar rows need
+  // none of their own. What is read under it must come from statements that start after the lock
+  // is granted: a joined sidecar row in the locking statement would come from that statement's
+  // snapshot, taken before the previous holder committed (READ COMMITTED re-reads only the locked
+  // row), and a stale version would let a stale cached document through.
   const row = await readColumn(sql, t, true);
   if (!row) return null;
   const stored = await readStored(sql, t);
@@ -145,36 +151,41 @@ export async function editDoc(
     }
     const update = doc.export({ mode: "update", from: before });
     const version = doc.oplogVersion().encode();
+    const updates = (stored?.pending_updates ?? 0) + 1;
+    const bytes = Number(stored?.pending_bytes ?? 0) + update.byteLength;
+    const compact = !stored || updates >= options.compactEveryUpdates || bytes >= options.compactEveryBytes;
+    if (!compact) {
+      // The common push: log the update and bump the bookkeeping in one round trip.
+      await sql.query(
+        `WITH logged AS (
+           INSERT INTO "_tether_crdt_updates" ("model", "row_id", "field", "data") VALUES ($1, $2, $3, $4) RETURNING "id")
+         UPDATE "_tether_crdt_docs" SET "version" = $5, "pending_updates" = $6::int, "pending_bytes" = $7::bigint, "updated_at" = now()
+          WHERE ${DOC_WHERE} AND EXISTS (SELECT 1 FROM logged)`,
+        [...docParams(t), update, version, updates, bytes],
+      );
+      cache.put(t.key, doc);
+      return { doc, changed: true, compacted: false, column: row.value };
+    }
     const inserted = await sql.query<{ id: string | number | bigint }>(
       `INSERT INTO "_tether_crdt_updates" ("model", "row_id", "field", "data") VALUES ($1, $2, $3, $4) RETURNING "id"`,
       [...docParams(t), update],
     );
     const updateId = String(inserted[0]!.id);
-    const updates = (stored?.pending_updates ?? 0) + 1;
-    const bytes = Number(stored?.pending_bytes ?? 0) + update.byteLength;
-    const compact = !stored || updates >= options.compactEveryUpdates || bytes >= options.compactEveryBytes;
-    if (compact) {
-      // The snapshot now holds everything; the update just logged stays (other nodes fetch it
-      // by id when the change feed tells them), everything before it goes.
-      const snapshot = doc.export({ mode: "snapshot" });
-      await sql.query(
-        `INSERT INTO "_tether_crdt_docs" ("model", "row_id", "field", "snapshot", "version", "pending_updates", "pending_bytes")
-         VALUES ($1, $2, $3, $4, $5, 1, $6::bigint)
-         ON CONFLICT ("model", "row_id", "field") DO UPDATE SET "snapshot" = EXCLUDED."snapshot",
-           "version" = EXCLUDED."version", "pending_updates" = 1, "pending_bytes" = EXCLUDED."pending_bytes", "updated_at" = now()`,
-        [...docParams(t), snapshot, version, update.byteLength],
-      );
-      if (stored) {
-        await sql.query(`DELETE FROM "_tether_crdt_updates" WHERE ${DOC_WHERE} AND "id" < $4::bigint`, [...docParams(t), updateId]);
-      }
-    } else {
-      await sql.query(
-        `UPDATE "_tether_crdt_docs" SET "version" = $4, "pending_updates" = $5::int, "pending_bytes" = $6::bigint, "updated_at" = now() WHERE ${DOC_WHERE}`,
-        [...docParams(t), version, updates, bytes],
-      );
+    // Compaction (or the first write): the snapshot now holds everything; the update just logged
+    // stays (other nodes fetch it by id when the change feed tells them), everything before it goes.
+    const snapshot = doc.export({ mode: "snapshot" });
+    await sql.query(
+      `INSERT INTO "_tether_crdt_docs" ("model", "row_id", "field", "snapshot", "version", "pending_updates", "pending_bytes")
+       VALUES ($1, $2, $3, $4, $5, 1, $6::bigint)
+       ON CONFLICT ("model", "row_id", "field") DO UPDATE SET "snapshot" = EXCLUDED."snapshot",
+         "version" = EXCLUDED."version", "pending_updates" = 1, "pending_bytes" = EXCLUDED."pending_bytes", "updated_at" = now()`,
+      [...docParams(t), snapshot, version, update.byteLength],
+    );
+    if (stored) {
+      await sql.query(`DELETE FROM "_tether_crdt_updates" WHERE ${DOC_WHERE} AND "id" < $4::bigint`, [...docParams(t), updateId]);
     }
     cache.put(t.key, doc);
-    return { doc, changed: true, compacted: compact && !!stored, column: row.value };
+    return { doc, changed: true, compacted: !!stored, column: row.value };
   } catch (error) {
     cache.evict(t.key);
     throw error;
