@@ -66,6 +66,8 @@ interface DocWork {
  */
 export class DocHub {
   private readonly docs = new Map<string, HubDoc>();
+  /** Streamed documents by `model\0rowId` (a row's change finds its documents without a scan). */
+  private readonly byRow = new Map<string, Set<HubDoc>>();
   private readonly modelsByTable = new Map<string, ModelMeta>();
   private subscription: FeedSubscription | null = null;
   private starting: Promise<void> | null = null;
@@ -104,6 +106,10 @@ export class DocHub {
       const fresh = new HubDoc(t);
       hd = fresh;
       this.docs.set(t.key, fresh);
+      const rowKey = `${t.model.name}\u0000${t.rowId}`;
+      let docsOfRow = this.byRow.get(rowKey);
+      if (!docsOfRow) this.byRow.set(rowKey, (docsOfRow = new Set()));
+      docsOfRow.add(fresh);
       void fresh.run(() => this.load(fresh)).catch(() => undefined);
     }
     const doc = hd;
@@ -140,11 +146,16 @@ export class DocHub {
       hd.closed = true;
     }
     this.docs.clear();
+    this.byRow.clear();
   }
 
   private drop(hd: HubDoc): void {
     hd.closed = true;
     if (this.docs.get(hd.target.key) === hd) this.docs.delete(hd.target.key);
+    const rowKey = `${hd.target.model.name}\u0000${hd.target.rowId}`;
+    const docsOfRow = this.byRow.get(rowKey);
+    docsOfRow?.delete(hd);
+    if (docsOfRow?.size === 0) this.byRow.delete(rowKey);
   }
 
   private fail(hd: HubDoc, error: unknown): void {
@@ -199,8 +210,9 @@ export class DocHub {
       const model = this.modelsByTable.get(change.table);
       if (!model) continue;
       const rowId = change.op === "TRUNCATE" ? null : this.rowIdOf(model, change);
-      for (const hd of this.docs.values()) {
-        if (hd.target.model !== model || (rowId !== null && hd.target.rowId !== rowId)) continue;
+      const candidates = rowId === null ? this.docs.values() : (this.byRow.get(`${model.name}\u0000${rowId}`) ?? []);
+      for (const hd of candidates) {
+        if (hd.target.model !== model) continue;
         if (change.op === "DELETE" || change.op === "TRUNCATE") workOf(hd).deleted = true;
         else workOf(hd).rowChanged = change;
       }
