@@ -8,7 +8,17 @@ import { LoroDoc, VersionVector } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { z } from "zod";
-import { createStore, createTetherServer, initTether, migrate, type CrdtOptions, type Policies, type TetherServer } from "@tether/server";
+import {
+  createChangeFeed,
+  createStore,
+  createTetherServer,
+  initTether,
+  migrate,
+  type ChangeFeed,
+  type CrdtOptions,
+  type Policies,
+  type TetherServer,
+} from "@tether/server";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { schema } from "../generated/tether/index.ts";
 import { createTestDatabase, createTestStore, engines, type AppStore } from "./support/databases.ts";
@@ -31,8 +41,8 @@ const policies: Policies<PrismaClient, Ctx> = {
   },
 };
 
-export function buildCrdtApp(store: AppStore, crdt: CrdtOptions = {}) {
-  const tether = initTether<Ctx>().create({ store, schema, policies, crdt });
+export function buildCrdtApp(store: AppStore, crdt: CrdtOptions = {}, feed?: ChangeFeed) {
+  const tether = initTether<Ctx>().create({ store, schema, policies, crdt, feed });
   const router = tether.appRouter({
     notes: tether.router({
       get: tether.query.input(z.object({ id: z.string() })).query(({ ctx, input }) => ctx.db.note.findFirst({ where: { id: input.id } })),
@@ -184,8 +194,8 @@ describe.each(engines)("CRDT documents on %s", (engine) => {
   });
   afterAll(() => closeStore());
 
-  async function start(crdt: CrdtOptions = {}) {
-    app = buildCrdtApp(store, crdt);
+  async function start(crdt: CrdtOptions = {}, feed?: ChangeFeed) {
+    app = buildCrdtApp(store, crdt, feed);
     server = await serve(app.router);
   }
 
@@ -444,6 +454,41 @@ describe.each(engines)("CRDT documents on %s", (engine) => {
     await waitFor("the stream to end", () => peer.errors.length > 0);
     expect((peer.errors[0] as TRPCClientError<CrdtRouter>).data?.code).toBe("NOT_FOUND");
     expect(await sidecar()).toEqual({ docs: [], updates: [] });
+  });
+
+  it("a node that hears of updates only after they were compacted away reloads the document", async () => {
+    // The node's feed, held back while the writer pushes (as a slow or partitioned node's would).
+    const real = await createChangeFeed({ sql: store.sql });
+    let release: () => void = () => undefined;
+    let gate: Promise<void> = Promise.resolve();
+    const held: ChangeFeed = {
+      subscribe: (listener, options) =>
+        real.subscribe(async (event) => {
+          await gate;
+          return listener(event);
+        }, options),
+      currentPosition: () => real.currentPosition(),
+      trim: (retention) => real.trim(retention),
+      stats: () => real.stats(),
+      close: () => real.close(),
+    };
+    cleanups.push(() => real.close());
+    await start({ compactEveryUpdates: 3 }, held);
+    const writer = new Peer(connect(server, "alice", cleanups), "n1");
+    const watcher = new Peer(connect(server, "bob", cleanups), "n1");
+    watcher.open();
+    await waitFor("the watcher's first message", () => watcher.messages > 0, { fatal: () => watcher.errors[0] });
+    gate = new Promise((resolve) => (release = resolve));
+    for (let i = 0; i < 8; i++) {
+      writer.doc.getText("body").insert(writer.text.length, `${i};`);
+      writer.doc.commit();
+      await writer.push();
+    }
+    expect(watcher.text).toBe(""); // nothing delivered while held
+    release();
+    const expected = Array.from({ length: 8 }, (_, i) => `${i};`).join("");
+    await waitFor("the watcher to catch up", () => watcher.text === expected, { fatal: () => watcher.errors[0] });
+    expect(app.tether.crdt.stats().reloads).toBeGreaterThan(0);
   });
 
   it("compacts the update log into the snapshot; late readers and streams still get everything", async () => {
