@@ -158,6 +158,8 @@ export function createCrdt(deps: CrdtDeps) {
         if (pending) throw badRequest("update depends on changes the server does not have: pull first");
       });
       if (!result) throw notFound();
+      // Taken now: the cached document may serve the next push once this transaction commits.
+      const version = encodeVersion(result.doc.oplogVersion());
       try {
         await delegate.update({
           where: { [t.pk.name]: t.pkValue },
@@ -171,7 +173,7 @@ export function createCrdt(deps: CrdtDeps) {
       }
       counters.pushes += 1;
       if (result.compacted) counters.compactions += 1;
-      return { version: encodeVersion(result.doc.oplogVersion()) };
+      return { version };
     },
 
     /** `$crdt.stream`: catch-up from `version`, then every committed change, on any node. */
