@@ -318,6 +318,43 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await bob.screenshot({ path: path.join(resultsDir, "demo-user-b.png"), fullPage: true });
   }, 180_000);
 
+  const noteText = (page: Page) => read(page, () => document.querySelector<HTMLTextAreaElement>("[data-testid=note]")?.value ?? null);
+  const noteStatus = (page: Page) => read(page, () => document.querySelector<HTMLElement>("[data-testid=note]")?.dataset.status ?? null);
+  const notePeers = (page: Page) =>
+    read(page, () => [...document.querySelectorAll<HTMLElement>("[data-testid=note-peer]")].map((el) => el.dataset.name).sort());
+  const remoteCursors = (page: Page) =>
+    read(page, () => [...document.querySelectorAll<HTMLElement>("[data-testid=remote-cursor]")].map((el) => el.dataset.name));
+
+  it("the note: what A types appears in B with A's cursor; B's offline edits merge when it is back", async () => {
+    await poll(() => noteStatus(alice)).toBe("synced");
+    await poll(() => noteStatus(bob)).toBe("synced");
+    await poll(() => notePeers(alice)).toEqual(["Alice", "Bob"]);
+    await poll(() => notePeers(bob)).toEqual(["Alice", "Bob"]);
+
+    await alice.getByTestId("note").click();
+    await alice.keyboard.type("Hello from Alice.", { delay: 15 });
+    await poll(() => noteText(bob)).toBe("Hello from Alice.");
+    await poll(() => remoteCursors(bob)).toEqual(["Alice"]);
+    await bob.screenshot({ path: path.join(resultsDir, "demo-note-user-b.png"), fullPage: true });
+
+    // B goes offline and keeps writing; A writes meanwhile; back online, both merge, nothing lost.
+    await bob.context().setOffline(true);
+    await bob.getByTestId("note").click();
+    await bob.keyboard.press("Control+End");
+    await bob.keyboard.type(" Bob wrote this offline.", { delay: 15 });
+    await alice.getByTestId("note").click();
+    await alice.keyboard.press("Control+Home");
+    await alice.keyboard.type("Online: ", { delay: 15 });
+    await poll(() => noteText(alice)).toBe("Online: Hello from Alice.");
+    expect(await noteText(bob)).toBe("Hello from Alice. Bob wrote this offline.");
+    await bob.context().setOffline(false);
+    const merged = "Online: Hello from Alice. Bob wrote this offline.";
+    await poll(() => noteText(bob), 60_000).toBe(merged);
+    await poll(() => noteText(alice), 60_000).toBe(merged);
+    await poll(() => read(bob, () => document.querySelector<HTMLElement>("[data-testid=note-status]")?.dataset.pending ?? null)).toBe("0");
+    await alice.screenshot({ path: path.join(resultsDir, "demo-note-user-a.png"), fullPage: true });
+  }, 240_000);
+
   it("shows reconnecting while the server is down, then live again with nothing lost or stale", async () => {
     await server.stop();
     await poll(() => connection(alice), 30_000).toBe("reconnecting");
@@ -332,6 +369,7 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await poll(() => titles(alice)).toEqual(expected);
     await poll(() => titles(bob)).toEqual(expected);
     await poll(() => doneTitles(alice)).toEqual(["Write the tests"]);
+    await poll(() => noteText(bob)).toBe("Online: Hello from Alice. Bob wrote this offline.");
 
     // Live again, both ways: a write after the restart reaches the other user.
     await addTask(bob, "After the restart");

@@ -5,6 +5,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { errorCode } from "../lib/errors.ts";
 import { useLiveMutation, useLiveQuery, useTRPC } from "../lib/tether.ts";
 import { MembersPanel } from "./Members.tsx";
+import { NotePanel } from "./NotePanel.tsx";
 
 type Filter = "all" | "open" | "done" | "mine";
 const FILTERS: Array<{ value: Filter; label: string }> = [
@@ -55,7 +56,10 @@ export function Board({ projectId }: { projectId: string }) {
         <h1 data-testid="project-name">{project.data.name}</h1>
       </div>
       <div className="board-grid">
-        <TaskPanel projectId={projectId} myId={me.data?.id} />
+        <div className="main-column">
+          <TaskPanel projectId={projectId} myId={me.data?.id} />
+          {project.data.note && me.data && <NotePanel noteId={project.data.note.id} me={me.data} />}
+        </div>
         <div className="side">
           <MembersPanel projectId={projectId} myId={me.data?.id} ownerId={project.data.ownerId} />
           <ActivityFeed projectId={projectId} />

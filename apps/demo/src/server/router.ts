@@ -87,7 +87,10 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
       ),
       /** NOT_FOUND for a project that does not exist or that the policy hides (someone else's). */
       get: authedQuery.input(z.object({ id: z.string().min(1) })).query(async ({ ctx, input }) => {
-        const project = await ctx.db.project.findUnique({ where: { id: input.id }, select: { id: true, name: true, ownerId: true, createdAt: true } });
+        const project = await ctx.db.project.findUnique({
+          where: { id: input.id },
+          select: { id: true, name: true, ownerId: true, createdAt: true, note: { select: { id: true } } },
+        });
         if (!project) throw new TRPCError({ code: "NOT_FOUND", message: "No such project" });
         return project;
       }),
