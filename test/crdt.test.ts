@@ -2,7 +2,6 @@
 // HTTP batching (pull/push) against `createTetherServer`, each client a raw `LoroDoc` from
 // loro-crdt, on both engines; then two nodes (two stores, two Tethers, two servers) on one
 // Postgres database.
-import { setTimeout as sleep } from "node:timers/promises";
 import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, TRPCClientError } from "@trpc/client";
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -22,6 +21,8 @@ import {
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { schema } from "../generated/tether/index.ts";
 import { createTestDatabase, createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { waitFor } from "./support/waitFor.ts";
+
 
 interface Ctx {
   user: { id: string } | null;
@@ -58,21 +59,6 @@ export type CrdtRouter = ReturnType<typeof buildCrdtApp>["router"];
 export const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 export const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
 
-/** Polls `condition` until it holds; `fatal` fails the wait at once. No fixed sleeps. */
-export async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  { timeoutMs = 8_000, fatal }: { timeoutMs?: number; fatal?: () => unknown } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const failure = fatal?.();
-    if (failure) throw new Error(`failed while waiting for ${what}: ${String(failure)}`);
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** A client as `user`: subscriptions over WebSocket, pull/push batched over HTTP. */
 export function connect(server: TetherServer, user: string, cleanups: Array<() => unknown>) {

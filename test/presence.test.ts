@@ -27,6 +27,7 @@ import {
 } from "@tether/server";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, type AppStore } from "./support/databases.ts";
+import { waitFor } from "./support/waitFor.ts";
 
 interface Ctx {
   user: { id: string } | null;
@@ -38,17 +39,6 @@ function buildApp(store: AppStore, presence: PresenceOptions<Ctx>) {
 }
 type PresenceRouter = ReturnType<typeof buildApp>["router"];
 
-/** Polls `condition` until it holds; `fatal` (if given) fails the wait at once. */
-async function waitFor(what: string, condition: () => boolean, { timeoutMs = 5_000, fatal }: { timeoutMs?: number; fatal?: () => unknown } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const failure = fatal?.();
-    if (failure) throw new Error(`failed while waiting for ${what}: ${String(failure)}`);
-    if (condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const codeOf = (error: unknown) => (error instanceof TRPCClientError ? (error.data as { code?: string } | undefined)?.code : undefined);
 

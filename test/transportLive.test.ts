@@ -2,7 +2,6 @@
 // against `createTetherServer` serving the fixture app, subscriptions over WebSocket and over SSE,
 // queries and mutations batched over HTTP.
 import type { IncomingMessage } from "node:http";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   createTRPCClient,
   createWSClient,
@@ -26,6 +25,7 @@ import {
 } from "@tether/server";
 import { buildApp, type TestContext, type TestRouter } from "./fixtures/app.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { waitFor } from "./support/waitFor.ts";
 
 /** A task as it crosses the wire (no transformer: dates are ISO strings). */
 type WireTask = { id: string; title: string; done: boolean; projectId: string; assigneeId: string | null };
@@ -34,21 +34,6 @@ type Transport = "ws" | "sse";
 
 const ALICE: TestContext = { user: { id: "alice" } };
 
-/** Polls `condition` until it holds; `fatal` (if given) fails the wait at once. No fixed sleeps. */
-async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  { timeoutMs = 5_000, fatal }: { timeoutMs?: number; fatal?: () => unknown } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const failure = fatal?.();
-    if (failure) throw new Error(`failed while waiting for ${what}: ${String(failure)}`);
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** One HTTP response the batch link received: what it was, and the commit header it carried. */
 interface SeenResponse {

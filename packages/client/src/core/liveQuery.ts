@@ -1,3 +1,4 @@
+import { isPermanentError } from "./errors.ts";
 import type { QueryKey } from "@tanstack/query-core";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { positionIncludes } from "./position.ts";
@@ -95,24 +96,6 @@ export class CommitWaitTimeoutError extends Error {
     super(`live queries did not reflect commit ${commits.join(",")} in time (still waiting: ${pending.join(", ")})`);
     this.name = "CommitWaitTimeoutError";
   }
-}
-
-/** tRPC error codes that retrying cannot fix: the caller must change something. */
-const PERMANENT_CODES = new Set([
-  "BAD_REQUEST",
-  "PARSE_ERROR",
-  "NOT_FOUND",
-  "UNAUTHORIZED",
-  "FORBIDDEN",
-  "METHOD_NOT_SUPPORTED",
-  "UNPROCESSABLE_CONTENT",
-  "PAYLOAD_TOO_LARGE",
-  "UNSUPPORTED_MEDIA_TYPE",
-]);
-
-function isPermanent(error: unknown): boolean {
-  const code = (error as { data?: { code?: unknown } } | null)?.data?.code;
-  return typeof code === "string" && PERMANENT_CODES.has(code);
 }
 
 export interface LiveRegistryStats {
@@ -291,7 +274,7 @@ export class LiveQuery extends Subscribable {
   private fail(error: unknown): void {
     this.stream = null;
     this.set({ ...this.current, status: "error", error });
-    if (!isPermanent(error)) this.scheduleReopen();
+    if (!isPermanentError(error)) this.scheduleReopen();
   }
 
   private ended(): void {

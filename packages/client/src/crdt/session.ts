@@ -1,3 +1,4 @@
+import { isPermanentError, trpcErrorCode as errorCode } from "../core/errors.ts";
 import { decodeImportBlobMeta, LoroDoc, type PeerID } from "loro-crdt";
 import { Backoff, type BackoffOptions } from "../core/backoff.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
@@ -58,29 +59,6 @@ export interface CrdtSessionStats {
   catchUpBytes: number | null;
   /** The version the last stream was opened with (base64), undefined when the doc was empty. */
   lastStreamVersion: string | undefined;
-}
-
-/** tRPC codes that retrying cannot fix (same list as live queries). */
-const PERMANENT_CODES = new Set([
-  "BAD_REQUEST",
-  "PARSE_ERROR",
-  "NOT_FOUND",
-  "UNAUTHORIZED",
-  "FORBIDDEN",
-  "METHOD_NOT_SUPPORTED",
-  "UNPROCESSABLE_CONTENT",
-  "PAYLOAD_TOO_LARGE",
-  "UNSUPPORTED_MEDIA_TYPE",
-]);
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { data?: { code?: unknown } } | null)?.data?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-function isPermanent(error: unknown): boolean {
-  const code = errorCode(error);
-  return code !== undefined && PERMANENT_CODES.has(code);
 }
 
 /**
@@ -374,7 +352,7 @@ export class CrdtDocSession extends Subscribable {
   private streamFailed(error: unknown): void {
     this.stream = null;
     this.caughtUp = false;
-    if (isPermanent(error)) {
+    if (isPermanentError(error)) {
       this.streamError = error;
       this.changed();
       return;
@@ -439,7 +417,7 @@ export class CrdtDocSession extends Subscribable {
           this.flush();
           return;
         }
-        if (isPermanent(error)) {
+        if (isPermanentError(error)) {
           // The outbox stays (persisted): the app may fix the cause and call retry().
           this.pushError = error;
           this.changed();

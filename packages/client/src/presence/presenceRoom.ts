@@ -1,3 +1,4 @@
+import { isPermanentError, trpcErrorCode } from "../core/errors.ts";
 import { EphemeralStore, type Value } from "loro-crdt";
 import { Backoff, type BackoffOptions } from "../core/backoff.ts";
 import { Subscribable } from "../core/subscribable.ts";
@@ -57,12 +58,9 @@ const NEVER_MS = 2 ** 31 - 1;
 /** Until the server's first message says otherwise (it is the server's default too). */
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** Codes retrying cannot fix (same list as live queries). */
-const PERMANENT = new Set(["BAD_REQUEST", "PARSE_ERROR", "NOT_FOUND", "UNAUTHORIZED", "FORBIDDEN", "METHOD_NOT_SUPPORTED", "PAYLOAD_TOO_LARGE", "TOO_MANY_REQUESTS"]);
-const codeOf = (error: unknown) => {
-  const code = (error as { data?: { code?: unknown } } | null)?.data?.code;
-  return typeof code === "string" ? code : null;
-};
+/** Codes retrying cannot fix: those of live queries, and the rooms-per-connection limit. */
+const isPermanent = (error: unknown) => isPermanentError(error, ["TOO_MANY_REQUESTS"]);
+const codeOf = (error: unknown) => trpcErrorCode(error) ?? null;
 
 /**
  * One tab in one presence room: a local Loro `EphemeralStore` fed by `$presence.join`, and this
@@ -195,8 +193,7 @@ export class PresenceRoom<State> extends Subscribable {
 
   private failed(error: unknown): void {
     this.stream = null;
-    const code = codeOf(error);
-    if (code && PERMANENT.has(code)) {
+    if (isPermanent(error)) {
       this.error = error;
       this.stopHeartbeat();
       this.setStatus("error");
