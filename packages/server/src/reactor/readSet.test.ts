@@ -103,6 +103,7 @@ describe("readsOfOperation: _count", () => {
     expect(reads("Project", "findMany", { include: { _count: true } })).toEqual([
       { model: "Project", operation: "findMany" },
       { model: "Task", operation: "count" },
+      { model: "ProjectMember", operation: "count" },
     ]);
     const userLists = Object.values(schema.models.User.fields).flatMap((f) => ("relation" in f && f.isList ? [f.relation.model] : []));
     expect(userLists).toEqual(expect.arrayContaining(["Project", "Task"]));
