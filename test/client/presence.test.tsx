@@ -110,6 +110,20 @@ describe("usePresence", () => {
     await waitFor(() => expect(running.app.tether.presence.stats()).toEqual({ rooms: 1, members: 1 }));
   });
 
+  it("closing a Tether client leaves its rooms, even with its components still mounted", async () => {
+    const running = await serve();
+    const a = browser(running, "tab-a");
+    const b = browser(running, "tab-b");
+    mount(a, <Avatars room="note:1" name="ann" testId="a" />);
+    mount(b, <Avatars room="note:1" name="ben" testId="b" />);
+    await waitFor(() => expect(text("b")).toBe("*ben@-,ann@-"));
+    await a.close();
+    // Left, not retrying a closed client's socket in the background.
+    expect(status("a")).toBe("left");
+    await waitFor(() => expect(text("b")).toBe("*ben@-"));
+    await waitFor(() => expect(running.app.tether.presence.stats()).toEqual({ rooms: 1, members: 1 }));
+  });
+
   it("works the same with subscriptions over SSE", async () => {
     const running = await serve();
     const a = clientFor(running.server, { sse: true });

@@ -89,7 +89,12 @@ export interface TetherClient<TRouter extends AnyRouter> {
   restoreServerValue(queryKey: QueryKey): void;
   /** Retry connections and subscriptions now instead of after the backoff. */
   reconnectNow(): void;
-  /** Ends subscriptions and closes the socket. */
+  /**
+   * Runs `fn` when the client closes, before its subscriptions and socket end (CRDT sessions and
+   * presence rooms made for this client register here). Returns an unregister function.
+   */
+  onClose(fn: () => void | Promise<void>): () => void;
+  /** Ends what registered with `onClose`, then subscriptions, and closes the socket. */
   close(): Promise<void>;
 }
 
@@ -232,6 +237,7 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
   );
 
   let closed: Promise<void> | null = null;
+  const closeHooks = new Set<() => void | Promise<void>>();
   return {
     trpc,
     queryClient,
@@ -252,8 +258,15 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
       live.get(liveHash(queryKey))?.restoreServerValue();
     },
     reconnectNow,
+    onClose(fn) {
+      closeHooks.add(fn);
+      return () => closeHooks.delete(fn);
+    },
     close() {
       closed ??= (async () => {
+        const hooks = [...closeHooks];
+        closeHooks.clear();
+        await Promise.allSettled(hooks.map(async (hook) => hook()));
         for (const cleanup of cleanups.splice(0)) cleanup();
         live.close();
         socketBackoff.close();

@@ -109,6 +109,8 @@ export function configureCrdtSessions(
     connection: tether.connection,
   });
   registries.set(tether, registry);
+  // Closing the client ends its sessions (each writes its persisted copy first).
+  tether.onClose(() => registry.close());
   return registry;
 }
 

@@ -89,8 +89,11 @@ const registries = new WeakMap<TetherClient<AnyRouter>, PresenceRegistry>();
 export function presenceRegistryOf(client: TetherClient<AnyRouter>, options?: PresenceRegistryOptions): PresenceRegistry {
   let registry = registries.get(client);
   if (!registry) {
-    registry = new PresenceRegistry(presenceTransportOf(client), options);
-    registries.set(client, registry);
+    const made = new PresenceRegistry(presenceTransportOf(client), options);
+    registry = made;
+    registries.set(client, made);
+    // Closing the client leaves its rooms (the server deletes our entries and tells the room).
+    client.onClose(() => made.close());
   }
   return registry;
 }
