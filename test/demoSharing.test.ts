@@ -126,5 +126,24 @@ describe.each(engines)("the demo's project sharing on %s", (engine) => {
     }
     expect(carolProjects.state.data).toEqual([]);
     expect(carolTasks.state.data).toEqual([]);
+
+    // The note's presence room: only people who can read the project may join it.
+    const note = await store.db.note.create({ data: { projectId: "a1" } });
+    const join = async (ctx: SecuredContext) => {
+      const controller = new AbortController();
+      const stream = await caller(ctx, controller.signal).$presence.join({ room: `note:${note.id}`, clientId: `tab-${ctx.user!.id}` });
+      const iterator = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      try {
+        await iterator.next();
+        return "OK";
+      } catch (error) {
+        return error instanceof TRPCError ? error.code : String(error);
+      } finally {
+        controller.abort();
+      }
+    };
+    expect(await join(ALICE)).toBe("OK");
+    expect(await join(CAROL)).toBe("FORBIDDEN");
+    expect(await join(BOB)).toBe("FORBIDDEN"); // he left the project above
   });
 });

@@ -63,7 +63,20 @@ export type TaskFilter = z.infer<typeof taskFilter>;
 const taskFields = { id: true, title: true, done: true, position: true, assigneeId: true, createdAt: true, updatedAt: true } as const;
 
 export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; protectedModels?: readonly string[] }) {
-  const tether = initTether<AuthContext>().create({ store, schema, auth, policies });
+  const tether = initTether<AuthContext>().create({
+    store,
+    schema,
+    auth,
+    policies,
+    // The only rooms are notes' (`note:<id>`): joining one needs read access to the note's project.
+    presence: {
+      authorize: async (ctx, room) => {
+        const noteId = /^note:(.+)$/.exec(room)?.[1];
+        if (!ctx.user || !noteId) return false;
+        return (await store.db.note.count({ where: { id: noteId, project: visibleTo(ctx.user.id) } })) > 0;
+      },
+    },
+  });
   const authedQuery = tether.query.use(tether.authed);
   const authedMutation = tether.mutation.use(tether.authed);
 
