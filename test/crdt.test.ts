@@ -9,6 +9,7 @@ import { WebSocket } from "ws";
 import { z } from "zod";
 import {
   createChangeFeed,
+  createMetrics,
   createStore,
   createTetherServer,
   initTether,
@@ -497,6 +498,12 @@ describe.each(engines)("CRDT documents on %s", (engine) => {
     late.import(unb64((await client.$crdt.pull.query({ model: "Note", id: "n1", field: "body" })).update));
     expect(late.getText("body").toString()).toBe(expected);
     expect(await column()).toBe(expected);
+    // The same numbers for Prometheus.
+    const text = await createMetrics({ crdt: () => app.tether.crdt.stats() }).render();
+    expect(text).toMatch(/^tether_crdt_pushes_total 17$/m);
+    expect(text).toMatch(/^tether_crdt_streamed_docs 1$/m);
+    expect(text).toMatch(/^tether_crdt_stream_subscribers 1$/m);
+    expect(Number(/^tether_crdt_compactions_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
   });
 });
 

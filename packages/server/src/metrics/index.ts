@@ -7,6 +7,8 @@ export interface MetricSources {
   transport?: () => { wsConnections: number; sseConnections: number; slowConsumersTerminated: number };
   feed?: () => { deliveredTransactions: number; reads: number; resyncs: number; listenerReconnects: number };
   presence?: () => { rooms: number; members: number };
+  /** `tether.crdt.stats()` */
+  crdt?: () => { streamedDocs: number; streamSubscribers: number; pushes: number; compactions: number; reloads: number };
 }
 
 export interface TetherMetrics {
@@ -34,7 +36,7 @@ export function createMetrics(sources: MetricSources, options: { prefix?: string
         if (value !== null && value !== undefined) this.set(value);
       },
     });
-  const { reactor, transport, feed, presence } = sources;
+  const { reactor, transport, feed, presence, crdt } = sources;
   if (reactor) {
     gauge("live_subscriptions", "Live query subscriptions held by this node", () => reactor().subscriptions);
     gauge("query_groups", "Distinct live query groups (path, input, scope)", () => reactor().groups);
@@ -59,6 +61,13 @@ export function createMetrics(sources: MetricSources, options: { prefix?: string
   if (presence) {
     gauge("presence_rooms", "Presence rooms open on this node", () => presence().rooms);
     gauge("presence_members", "Presence clientIds with an open join on this node", () => presence().members);
+  }
+  if (crdt) {
+    gauge("crdt_streamed_docs", "Collaborative documents with stream subscribers on this node", () => crdt().streamedDocs);
+    gauge("crdt_stream_subscribers", "$crdt.stream subscribers on this node", () => crdt().streamSubscribers);
+    gauge("crdt_pushes_total", "Client updates imported by $crdt.push on this node", () => crdt().pushes);
+    gauge("crdt_compactions_total", "Update logs compacted into their document's snapshot", () => crdt().compactions);
+    gauge("crdt_reloads_total", "Documents reloaded because an update was compacted away before this node fetched it", () => crdt().reloads);
   }
   return { registry, render: () => registry.metrics(), contentType: registry.contentType };
 }
