@@ -16,6 +16,7 @@ process.env.TETHER_LOG_LEVEL ??= "silent";
 const suites: Record<string, () => Promise<{ run(options: BenchOptions): Promise<BenchResult[]> }>> = {
   feed: () => import("./feed.bench.ts"),
   reactor: () => import("./reactor.bench.ts"),
+  crdt: () => import("./crdt.bench.ts"),
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"));
