@@ -2,6 +2,9 @@ import { TRPCError } from "@trpc/server";
 import type { Value } from "loro-crdt";
 import { z } from "zod";
 import { resolvePresenceOptions, type PresenceOptions, type ResolvedPresenceOptions } from "./options.ts";
+import { createLogger, type Logger } from "../log/index.ts";
+import type { SqlClient } from "../store/index.ts";
+import { PresenceRelay } from "./relay.ts";
 import { PresenceRoom, toBase64, type PresenceOwner } from "./room.ts";
 import { UpdateQueue } from "./updateQueue.ts";
 
@@ -36,6 +39,9 @@ export interface PresenceStats {
 export interface PresenceDeps {
   /** The session guard's `admit`: a signal aborted (reason UNAUTHORIZED) when the caller's session ends. */
   sessionEnded?: (ctx: object, until: AbortSignal) => AbortSignal | null;
+  /** The store's SQL client: presence is relayed between nodes through its NOTIFY (see `relay`). */
+  sql?: SqlClient;
+  log?: Logger;
 }
 
 function ownerOf(ctx: object): PresenceOwner {
@@ -53,12 +59,34 @@ export class PresenceHub<Ctx extends object> {
   /** Open joins per connection (a WebSocket's calls share one context object). */
   private readonly joinsPerConnection = new WeakMap<object, number>();
   private closed = false;
+  /** Cross-node relay (null: this node's presence is its own). */
+  private readonly relay: PresenceRelay | null;
+  private readonly log: Logger;
 
   constructor(
     options: PresenceOptions<Ctx> | undefined,
     private readonly deps: PresenceDeps = {},
   ) {
     this.options = resolvePresenceOptions(options);
+    this.log = deps.log ?? createLogger();
+    const relay = this.options.relay ?? deps.sql?.engine === "postgres";
+    if (relay && !deps.sql) throw new Error("presence.relay needs the store's SQL client");
+    this.relay =
+      relay && deps.sql
+        ? new PresenceRelay({
+            sql: deps.sql,
+            log: this.log,
+            timeoutMs: this.options.timeoutMs,
+            room: (name) => this.rooms.get(name),
+            rooms: () => this.rooms.values(),
+            holdsEntries: () => this.holdsEntries(),
+          })
+        : null;
+  }
+
+  /** This node's id on the relay (null without one). */
+  get nodeId(): string | null {
+    return this.relay?.nodeId ?? null;
   }
 
   /** The `$presence.join` subscription's body. */
@@ -66,6 +94,13 @@ export class PresenceHub<Ctx extends object> {
     if (this.closed) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "presence is closed" });
     if (!(await this.options.authorize(ctx, input.room))) {
       throw new TRPCError({ code: "FORBIDDEN", message: "not allowed in this presence room" });
+    }
+    if (this.relay) {
+      // Listening before the room opens, so the answers to its sync request are heard. A
+      // database that cannot be reached leaves this join local-only (the next join retries).
+      await this.relay.start().catch((error: unknown) => {
+        this.log.warn({ err: (error as Error).message }, "presence relay: listen failed; this join is local to the node");
+      });
     }
     if (this.closed) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "presence is closed" });
     const releaseSlot = this.takeConnectionSlot(ctx);
@@ -128,18 +163,28 @@ export class PresenceHub<Ctx extends object> {
     return { rooms: this.rooms.size, members };
   }
 
-  /** Ends every join and drops every room. */
-  close(): void {
+  /**
+   * Ends every join and drops every room; with a relay, tells the other nodes this node's entries
+   * are gone (without one, they would expire there after the timeout).
+   */
+  async close(): Promise<void> {
     this.closed = true;
     for (const room of this.rooms.values()) room.close();
     this.rooms.clear();
+    await this.relay?.close();
+  }
+
+  private holdsEntries(): boolean {
+    for (const room of this.rooms.values()) if (room.memberCount > 0) return true;
+    return false;
   }
 
   private room(name: string): PresenceRoom {
     let room = this.rooms.get(name);
     if (!room) {
-      room = new PresenceRoom(name, this.options.timeoutMs);
+      room = new PresenceRoom(name, this.options.timeoutMs, this.relay);
       this.rooms.set(name, room);
+      this.relay?.opened(name);
     }
     return room;
   }

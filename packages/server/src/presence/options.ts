@@ -19,6 +19,12 @@ export interface PresenceOptions<Ctx> {
    * snapshot of the room (memory stays bounded, the subscriber still converges). Default 256.
    */
   maxQueuedUpdates?: number;
+  /**
+   * Relay presence between the nodes sharing the store's database (Postgres NOTIFY on the
+   * `tether_presence` channel), so clients joined to one room through different nodes see each
+   * other. Default: on with Postgres, off with PGlite (one process: nobody to relay to).
+   */
+  relay?: boolean;
 }
 
 export interface ResolvedPresenceOptions<Ctx> {
@@ -27,6 +33,7 @@ export interface ResolvedPresenceOptions<Ctx> {
   maxRoomsPerConnection: number;
   maxStateBytes: number;
   maxQueuedUpdates: number;
+  relay: boolean | undefined;
 }
 
 export const DEFAULT_PRESENCE_TIMEOUT_MS = 30_000;
@@ -49,5 +56,6 @@ export function resolvePresenceOptions<Ctx>(options: PresenceOptions<Ctx> = {}):
     maxRoomsPerConnection: positive(options.maxRoomsPerConnection, 50, "maxRoomsPerConnection"),
     maxStateBytes: positive(options.maxStateBytes, DEFAULT_MAX_STATE_BYTES, "maxStateBytes"),
     maxQueuedUpdates: positive(options.maxQueuedUpdates, 256, "maxQueuedUpdates"),
+    relay: options.relay,
   };
 }

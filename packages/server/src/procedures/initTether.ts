@@ -256,8 +256,13 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     }
   });
 
-  // Presence: in memory on this node, nothing persisted; a join ends with its session too.
-  const presence = new PresenceHub<Ctx>(options.presence, { sessionEnded: guard ? (ctx, until) => guard.admit(ctx, until) : undefined });
+  // Presence: in memory, nothing persisted, relayed between nodes through the store's NOTIFY;
+  // a join ends with its session too.
+  const presence = new PresenceHub<Ctx>(options.presence, {
+    sessionEnded: guard ? (ctx, until) => guard.admit(ctx, until) : undefined,
+    sql: store.sql,
+    log,
+  });
   const presenceRouter = t.router({
     join: base.input(presenceJoinInput).subscription(({ ctx, input, signal }) => presence.join(ctx as unknown as Ctx, input, signal)),
     set: base.input(presenceSetInput).mutation(({ ctx, input }) => presence.set(ctx as unknown as Ctx, input)),
@@ -328,7 +333,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     start: () => reactor.start(),
     async close() {
       closed = true;
-      presence.close();
+      await presence.close();
       await crdt.close();
       await reactor.close();
       if (ownsFeed) await feed?.close();
