@@ -60,16 +60,12 @@ describe.skipIf(!hasPostgres)("presence across nodes (Postgres NOTIFY relay)", (
     for (const node of nodes.splice(0)) await node.close();
   });
 
-  function openStore(): Promise<AppStore> {
-    return createStore({
-      prisma: (adapter) => new PrismaClient({ adapter }),
-      url: database.url,
-      reconnect: { initialDelayMs: 20, maxDelayMs: 500 },
-    });
+  function openStore(reconnect = { initialDelayMs: 20, maxDelayMs: 500 }): Promise<AppStore> {
+    return createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: database.url, reconnect });
   }
 
-  async function startNode(presence: PresenceOptions<Ctx> = {}): Promise<Node> {
-    const store = await openStore();
+  async function startNode(presence: PresenceOptions<Ctx> = {}, reconnect?: { initialDelayMs: number; maxDelayMs: number }): Promise<Node> {
+    const store = await openStore(reconnect);
     const { tether, router } = buildApp(store, presence);
     const server = await createTetherServer({
       router,
@@ -306,6 +302,57 @@ describe.skipIf(!hasPostgres)("presence across nodes (Postgres NOTIFY relay)", (
     await gone(b, "tab-c", timeoutMs);
     expect(Date.now() - closedAt).toBeLessThan(timeoutMs / 2);
     expect(Object.keys(n2.tether.presence.peek("doc:1"))).toEqual(["tab-b"]);
+  });
+});
+
+describe.skipIf(!hasPostgres)("presence across nodes: a dropped listener", () => {
+  it("a node whose listener reconnects asks again, and drops what it missed the deletion of", async () => {
+    const database = await createTestDatabase("postgres");
+    const open = (initialDelayMs: number) =>
+      createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: database.url, reconnect: { initialDelayMs, maxDelayMs: initialDelayMs } });
+    const s1 = await open(20);
+    // Node 2's listener comes back slowly (150–300 ms): Alice's leave happens while it is down.
+    const s2 = await open(300);
+    const t1 = buildApp(s1, {}).tether;
+    const t2 = buildApp(s2, {}).tether;
+    const stop = new AbortController();
+    const leaveAlice = new AbortController();
+    try {
+      const alice = { user: { id: "alice" } };
+      const bob = { user: { id: "bob" } };
+      const a = t1.presence.join(alice, { room: "doc:1", clientId: "tab-a" }, AbortSignal.any([stop.signal, leaveAlice.signal]));
+      const b = t2.presence.join(bob, { room: "doc:1", clientId: "tab-b" }, stop.signal);
+      await Promise.all([a.next(), b.next()]);
+      const aDone = (async () => {
+        for await (const _ of a);
+      })();
+      const bDone = (async () => {
+        for await (const _ of b);
+      })();
+      t1.presence.set(alice, { room: "doc:1", clientId: "tab-a", state: { name: "Alice" } });
+      t2.presence.set(bob, { room: "doc:1", clientId: "tab-b", state: { name: "Bob" } });
+      await waitFor("node 2 to hold alice", () => "tab-a" in t2.presence.peek("doc:1"));
+
+      await s1.sql.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tether-listener' AND datname = current_database()",
+      );
+      leaveAlice.abort();
+      await aDone;
+      expect(t1.presence.peek("doc:1")).toEqual({});
+      // Node 2 missed the deletion (or not, if its listener was quicker): either way, once it is
+      // back it asks doc:1 again, and node 1's answer no longer lists Alice.
+      await waitFor("node 2 to drop alice", () => !("tab-a" in t2.presence.peek("doc:1")), { timeoutMs: 3_000 });
+      expect(Object.keys(t2.presence.peek("doc:1"))).toEqual(["tab-b"]);
+      stop.abort();
+      await bDone;
+    } finally {
+      stop.abort();
+      await t1.close();
+      await t2.close();
+      await s1.close();
+      await s2.close();
+      await database.drop();
+    }
   });
 });
 

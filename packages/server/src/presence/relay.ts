@@ -21,7 +21,9 @@ const BATCH = 100;
  *   expiry on `n`'s clock).
  * - `all`: every entry `n` holds in room `r` (its answer to `sync`): the receiver drops the ones
  *   it still has from `n` that are not listed.
- * - `sync`: "who has room `r`?", sent by a node that just opened the room (or missed messages).
+ * - `sync`: "who has room `r`?", sent by a node that just opened the room; `again` after its
+ *   listener reconnected (it may have missed deletions): then every node answers, even one that
+ *   no longer has the room (with nothing), so the asker can drop what that node deleted.
  * - `alive`: `n` is up (every timeout/3 while it holds entries); its entries stay.
  * - `bye`: `n` is closing (or recovering from lost sends); drop everything it holds.
  * - `x`: the message is row `x` of the spill table.
@@ -30,7 +32,7 @@ type Message =
   | { n: string; q: number; k: "set"; r: string; c: string; s: unknown }
   | { n: string; q: number; k: "del"; r: string; c: string }
   | { n: string; q: number; k: "all"; r: string; e: Record<string, unknown> }
-  | { n: string; q: number; k: "sync"; r: string }
+  | { n: string; q: number; k: "sync"; r: string; again?: 1 }
   | { n: string; q: number; k: "alive" }
   | { n: string; q: number; k: "bye" };
 
@@ -162,8 +164,12 @@ export class PresenceRelay implements RoomRelay {
   }
 
   private sendAll(room: PresenceRoom): void {
-    const entries = Object.entries(room.ownEntries()).map(([clientId, json]) => `${JSON.stringify(clientId)}:${json}`);
-    this.sendRaw(this.header({ k: "all", r: room.name }) + `,"e":{${entries.join(",")}}}`);
+    this.sendEntries(room.name, room.ownEntries());
+  }
+
+  private sendEntries(room: string, own: Record<string, string>): void {
+    const entries = Object.entries(own).map(([clientId, json]) => `${JSON.stringify(clientId)}:${json}`);
+    this.sendRaw(this.header({ k: "all", r: room }) + `,"e":{${entries.join(",")}}}`);
   }
 
   private async spill(payload: string): Promise<string> {
@@ -200,7 +206,7 @@ export class PresenceRelay implements RoomRelay {
     // only if they confirm them again; ask every room anew.
     for (const room of this.options.rooms()) {
       room.unconfirmRemote();
-      this.opened(room.name);
+      this.send({ k: "sync", r: room.name, again: 1 });
     }
   }
 
@@ -246,6 +252,7 @@ export class PresenceRelay implements RoomRelay {
         // Answered even when this node holds nothing there: the asker drops what it still had from us.
         const here = room(message.r);
         if (here) this.sendAll(here);
+        else if (message.again) this.sendEntries(message.r, {});
         return;
       }
       case "alive":

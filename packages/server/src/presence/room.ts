@@ -146,6 +146,7 @@ export class PresenceRoom {
       this.store.set(clientId, state); // emits its update synchronously (checked with loro-crdt 1.17.1)
     } finally {
       this.muted = false;
+      this.written(clientId);
     }
     return changed;
   }
@@ -160,6 +161,7 @@ export class PresenceRoom {
     this.lastJson.delete(clientId);
     this.spaceWrite(clientId);
     this.store.delete(clientId);
+    this.written(clientId);
   }
 
   /**
@@ -171,9 +173,15 @@ export class PresenceRoom {
    */
   private spaceWrite(clientId: string): void {
     const last = this.writtenAt.get(clientId);
-    let now = Date.now();
-    if (last !== undefined) while (now <= last) now = Date.now();
-    this.writtenAt.set(clientId, now);
+    if (last !== undefined) while (Date.now() <= last);
+  }
+
+  /**
+   * Noted after the write: the store reads the clock inside it, and a millisecond may end while
+   * it encodes a big state, so only a reading taken after it bounds the timestamp it used.
+   */
+  private written(clientId: string): void {
+    this.writtenAt.set(clientId, Date.now());
   }
 
   /**
