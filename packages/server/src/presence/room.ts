@@ -173,7 +173,9 @@ export class PresenceRoom {
    */
   private spaceWrite(clientId: string): void {
     const last = this.writtenAt.get(clientId);
-    if (last !== undefined) while (Date.now() <= last);
+    if (last === undefined) return;
+    // Only within the same millisecond: a clock stepped back (NTP) must not stall the event loop.
+    if (Date.now() >= last) while (Date.now() <= last);
   }
 
   /**
