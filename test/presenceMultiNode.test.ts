@@ -357,6 +357,62 @@ describe.skipIf(!hasPostgres)("presence across nodes: a dropped listener", () =>
 });
 
 describe("presence relay on PGlite", () => {
+  it("sends lost while the database is unreachable are repaired once it is back (bye, then every room again)", async () => {
+    const { store, close } = await createTestStore("pglite", { migrate: false });
+    // Node 1's SQL fails on demand (an unreachable database); node 2's works.
+    let down = false;
+    let failures = 0;
+    const flaky: AppStore = {
+      ...store,
+      sql: {
+        ...store.sql,
+        query: ((sql: string, params?: readonly unknown[]) => {
+          if (!down) return store.sql.query(sql, params);
+          failures += 1;
+          return Promise.reject(new Error("database unreachable"));
+        }) as AppStore["sql"]["query"],
+      },
+    };
+    const one = buildApp(flaky, { relay: true }).tether;
+    const two = buildApp(store, { relay: true }).tether;
+    const [alice, bob, carol] = ["alice", "bob", "carol"].map((id) => ({ user: { id } }));
+    const stop = new AbortController();
+    const aliceLeaves = new AbortController();
+    const drain = (join: AsyncGenerator<unknown, void>) =>
+      (async () => {
+        for await (const _ of join);
+      })();
+    try {
+      const a = one.presence.join(alice!, { room: "doc:1", clientId: "tab-a" }, AbortSignal.any([stop.signal, aliceLeaves.signal]));
+      const b = two.presence.join(bob!, { room: "doc:1", clientId: "tab-b" }, stop.signal);
+      await Promise.all([a.next(), b.next()]);
+      const aDone = drain(a);
+      void drain(b);
+      one.presence.set(alice!, { room: "doc:1", clientId: "tab-a", state: { name: "Alice" } });
+      await waitFor("node 2 to hold alice", () => "tab-a" in two.presence.peek("doc:1"));
+
+      // While node 1 cannot reach the database, Alice leaves and Carol joins there: both lost.
+      down = true;
+      aliceLeaves.abort();
+      await aDone;
+      const c = one.presence.join(carol!, { room: "doc:1", clientId: "tab-c" }, stop.signal);
+      await c.next();
+      void drain(c);
+      one.presence.set(carol!, { room: "doc:1", clientId: "tab-c", state: { name: "Carol" } });
+      await waitFor("node 1's sends to fail", () => failures > 0);
+      expect(two.presence.peek("doc:1")).toEqual({ "tab-a": { name: "Alice" } });
+
+      // Back: node 1's next send (Carol's change) succeeds and it re-announces everything.
+      down = false;
+      one.presence.set(carol!, { room: "doc:1", clientId: "tab-c", state: { name: "Carol", back: true } });
+      await waitFor("node 2 to see node 1 as it is", () => JSON.stringify(two.presence.peek("doc:1")) === JSON.stringify({ "tab-c": { name: "Carol", back: true } }));
+    } finally {
+      stop.abort();
+      await Promise.all([one.close(), two.close()]);
+      await close();
+    }
+  });
+
   it("is off by default (one process), and works in-process when forced on", async () => {
     const { store, close } = await createTestStore("pglite", { migrate: false });
     const single = buildApp(store, {}).tether;
