@@ -27,30 +27,10 @@ import {
 } from "@tether/server";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, type AppStore } from "./support/databases.ts";
+import { buildPresenceApp as buildApp, joinRoom, type PresenceCtx as Ctx, type PresenceRouter, type RoomView } from "./support/presenceApp.ts";
 import { waitFor } from "./support/waitFor.ts";
 
-interface Ctx {
-  user: { id: string } | null;
-}
-
-function buildApp(store: AppStore, presence: PresenceOptions<Ctx>) {
-  const tether = initTether<Ctx>().create({ store, schema, presence });
-  return { tether, router: tether.appRouter({}) };
-}
-type PresenceRouter = ReturnType<typeof buildApp>["router"];
-
-
 const codeOf = (error: unknown) => (error instanceof TRPCClientError ? (error.data as { code?: string } | undefined)?.code : undefined);
-
-/** A client's view of one room: a local EphemeralStore that only the server's messages change. */
-interface RoomView {
-  states(): Record<string, unknown>;
-  fulls: number;
-  messages: number;
-  timeoutMs: number | undefined;
-  errors: unknown[];
-  leave(): void;
-}
 
 // One PGlite database for the file (initTether needs a store; presence itself never touches it).
 let store: AppStore;
@@ -126,45 +106,7 @@ describe("presence over WebSocket / HTTP", () => {
   }
   type Client = ReturnType<typeof connect>["trpc"];
 
-  function join(trpc: Client, room: string, clientId: string): RoomView {
-    // Never expires locally: what a client shows is what the server says (its clock decides expiry).
-    let local = new EphemeralStore(2 ** 31 - 1);
-    const view: RoomView = {
-      states: () => local.getAllStates() as Record<string, unknown>,
-      fulls: 0,
-      messages: 0,
-      timeoutMs: undefined,
-      errors: [],
-      leave: () => undefined,
-    };
-    const subscription = trpc.$presence.join.subscribe(
-      { room, clientId },
-      {
-        onData: (message) => {
-          if (message.full) {
-            local.destroy();
-            local = new EphemeralStore(2 ** 31 - 1);
-            view.fulls += 1;
-            view.timeoutMs = message.timeoutMs;
-          }
-          local.apply(Buffer.from(message.update, "base64"));
-          view.messages += 1;
-        },
-        onError: (error) => view.errors.push(error),
-      },
-    );
-    let open = true;
-    view.leave = () => {
-      if (!open) return;
-      open = false;
-      subscription.unsubscribe();
-    };
-    cleanups.push(() => {
-      view.leave();
-      local.destroy();
-    });
-    return view;
-  }
+  const join = (trpc: Client, room: string, clientId: string) => joinRoom(trpc, room, clientId, cleanups);
 
   const joined = (view: RoomView) => waitFor("the first (full) message", () => view.fulls > 0, { fatal: () => view.errors[0] });
   const failed = (view: RoomView) => waitFor("the join to fail", () => view.errors.length > 0).then(() => codeOf(view.errors[0]));

@@ -2,24 +2,13 @@
 // one Postgres database; clients join over WebSocket and set over HTTP on their own node, the
 // nodes relay through NOTIFY (tether_presence). Postgres only: PGlite is one process, one node.
 import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink } from "@trpc/client";
-import { EphemeralStore } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { createStore, createTetherServer, initTether, migrate, type PresenceOptions, type TetherServer } from "@tether/server";
+import { createStore, createTetherServer, migrate, type PresenceOptions, type TetherServer } from "@tether/server";
 import { PrismaClient } from "../generated/prisma/client.ts";
-import { schema } from "../generated/tether/index.ts";
 import { createTestDatabase, createTestStore, engines, type AppStore, type TestDatabase } from "./support/databases.ts";
+import { buildPresenceApp as buildApp, joinRoom, type PresenceCtx as Ctx, type PresenceRouter, type RoomView } from "./support/presenceApp.ts";
 import { waitFor } from "./support/waitFor.ts";
-
-interface Ctx {
-  user: { id: string } | null;
-}
-
-function buildApp(store: AppStore, presence: PresenceOptions<Ctx>) {
-  const tether = initTether<Ctx>().create({ store, schema, presence });
-  return { tether, router: tether.appRouter({}) };
-}
-type PresenceRouter = ReturnType<typeof buildApp>["router"];
 
 interface Node {
   store: AppStore;
@@ -31,12 +20,6 @@ interface Node {
   crash(): Promise<void>;
 }
 
-interface RoomView {
-  states(): Record<string, unknown>;
-  fulls: number;
-  errors: unknown[];
-  leave(): void;
-}
 
 const hasPostgres = engines.includes("postgres");
 if (!hasPostgres) {
@@ -123,35 +106,7 @@ describe.skipIf(!hasPostgres)("presence across nodes (Postgres NOTIFY relay)", (
   }
   type Client = ReturnType<typeof connect>["trpc"];
 
-  function join(trpc: Client, room: string, clientId: string): RoomView {
-    let local = new EphemeralStore(2 ** 31 - 1);
-    const view: RoomView = { states: () => local.getAllStates() as Record<string, unknown>, fulls: 0, errors: [], leave: () => undefined };
-    const subscription = trpc.$presence.join.subscribe(
-      { room, clientId },
-      {
-        onData: (message) => {
-          if (message.full) {
-            local.destroy();
-            local = new EphemeralStore(2 ** 31 - 1);
-            view.fulls += 1;
-          }
-          local.apply(Buffer.from(message.update, "base64"));
-        },
-        onError: (error) => view.errors.push(error),
-      },
-    );
-    let open = true;
-    view.leave = () => {
-      if (!open) return;
-      open = false;
-      subscription.unsubscribe();
-    };
-    cleanups.push(() => {
-      view.leave();
-      local.destroy();
-    });
-    return view;
-  }
+  const join = (trpc: Client, room: string, clientId: string) => joinRoom(trpc, room, clientId, cleanups);
 
   const joined = (view: RoomView) => waitFor("the first (full) message", () => view.fulls > 0, { fatal: () => view.errors[0] });
   const sees = (view: RoomView, clientId: string, state?: unknown) =>
