@@ -2,170 +2,25 @@
 // HTTP batching (pull/push) against `createTetherServer`, each client a raw `LoroDoc` from
 // loro-crdt, on both engines; then two nodes (two stores, two Tethers, two servers) on one
 // Postgres database.
-import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, TRPCClientError } from "@trpc/client";
+import { TRPCClientError } from "@trpc/client";
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { z } from "zod";
 import {
   createChangeFeed,
   createMetrics,
   createStore,
   createTetherServer,
-  initTether,
   migrate,
   type ChangeFeed,
   type CrdtOptions,
-  type Policies,
   type TetherServer,
 } from "@tether/server";
 import { PrismaClient } from "../generated/prisma/client.ts";
-import { schema } from "../generated/tether/index.ts";
 import { createTestDatabase, createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { b64, buildCrdtApp, connect, Peer, random, serve, trpcCode, unb64, type Client, type CrdtRouter } from "./support/crdtApp.ts";
 import { waitFor } from "./support/waitFor.ts";
 
-
-interface Ctx {
-  user: { id: string } | null;
-}
-
-/** Can `userId` see project `projectId`: its owner or a member. */
-const access = (userId: string) => ({ OR: [{ ownerId: userId }, { members: { some: { userId } } }] });
-
-const policies: Policies<PrismaClient, Ctx> = {
-  note: {
-    read: (ctx) => (ctx.user ? { project: access(ctx.user.id) } : false),
-    // Carol may read but never write; other readers may write.
-    update: async (ctx, row) =>
-      !!ctx.user && ctx.user.id !== "carol" && (await ctx.db.project.count({ where: { id: row.projectId, ...access(ctx.user.id) } })) > 0,
-    create: () => true,
-    delete: () => true,
-  },
-};
-
-export function buildCrdtApp(store: AppStore, crdt: CrdtOptions = {}, feed?: ChangeFeed) {
-  const tether = initTether<Ctx>().create({ store, schema, policies, crdt, feed });
-  const router = tether.appRouter({
-    notes: tether.router({
-      get: tether.query.input(z.object({ id: z.string() })).query(({ ctx, input }) => ctx.db.note.findFirst({ where: { id: input.id } })),
-      setBody: tether.mutation
-        .input(z.object({ id: z.string(), body: z.string() }))
-        .mutation(({ ctx, input }) => ctx.db.note.update({ where: { id: input.id }, data: { body: input.body } })),
-    }),
-  });
-  return { tether, router };
-}
-export type CrdtRouter = ReturnType<typeof buildCrdtApp>["router"];
-
-export const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
-export const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
-
-
-/** A client as `user`: subscriptions over WebSocket, pull/push batched over HTTP. */
-export function connect(server: TetherServer, user: string, cleanups: Array<() => unknown>) {
-  const wsClient = createWSClient({
-    url: server.wsUrl,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    connectionParams: { user },
-    retryDelayMs: () => 20,
-  });
-  cleanups.push(() => wsClient.close());
-  return createTRPCClient<CrdtRouter>({
-    links: [
-      splitLink({
-        condition: (op) => op.type === "subscription",
-        true: wsLink({ client: wsClient }),
-        false: httpBatchLink({ url: `${server.url}/trpc`, headers: { "x-user": user } }),
-      }),
-    ],
-  });
-}
-export type Client = ReturnType<typeof connect>;
-
-export function serve(router: CrdtRouter): Promise<TetherServer> {
-  return createTetherServer({
-    router,
-    createContext: (opts) => {
-      const header = opts.runtime === "node" ? opts.req.headers["x-user"] : undefined;
-      const id = opts.connectionParams?.user ?? (typeof header === "string" ? header : undefined);
-      return { user: id ? { id } : null };
-    },
-    port: 0,
-    closeGraceMs: 100,
-  });
-}
-
-/**
- * A peer using loro-crdt directly: its own LoroDoc, `$crdt.stream` from its version, pushes of
- * what it has not pushed yet. Offline = stream closed and no pushes; edits stay local.
- */
-export class Peer {
-  readonly doc = new LoroDoc();
-  private pushed = new VersionVector(null);
-  private subscription: { unsubscribe(): void } | null = null;
-  readonly errors: unknown[] = [];
-  messages = 0;
-  ended = false;
-
-  constructor(
-    private readonly client: Client,
-    readonly id: string,
-    readonly field = "body",
-  ) {}
-
-  get text(): string {
-    return this.doc.getText(this.field).toString();
-  }
-
-  open(): void {
-    const version = this.doc.oplogVersion();
-    this.subscription = this.client.$crdt.stream.subscribe(
-      { model: "Note", id: this.id, field: this.field, version: version.length() > 0 ? b64(version.encode()) : undefined },
-      {
-        onData: (message) => {
-          this.doc.import(unb64(message.update));
-          this.messages += 1;
-        },
-        onError: (error) => this.errors.push(error),
-        onComplete: () => (this.ended = true),
-      },
-    );
-  }
-
-  close(): void {
-    this.subscription?.unsubscribe();
-    this.subscription = null;
-  }
-
-  async push(): Promise<void> {
-    const at = this.doc.oplogVersion();
-    const update = this.doc.export({ mode: "update", from: this.pushed });
-    await this.client.$crdt.push.mutate({ model: "Note", id: this.id, field: this.field, update: b64(update) });
-    this.pushed = at;
-  }
-}
-
-/** Deterministic pseudo-random numbers (mulberry32): the same interleaving every run. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export async function trpcCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return String((error.data as { code?: string } | undefined)?.code);
-    throw error;
-  }
-  return "OK";
-}
 
 describe.each(engines)("CRDT documents on %s", (engine) => {
   let store: AppStore;

@@ -30,12 +30,10 @@
  * cpuPercent = this whole process (the Postgres server's CPU is not in it). A push dropped by
  * the HTTP transport is re-sent, as the real client does (pushRetries).
  */
-import { createTRPCClient, createWSClient, httpBatchLink, splitLink, TRPCClientError, wsLink } from "@trpc/client";
+import { TRPCClientError } from "@trpc/client";
 import { LoroDoc } from "loro-crdt";
-import { WebSocket } from "ws";
-import { createTetherServer, initTether, type Policies, type TetherServer } from "@tether/server";
-import type { PrismaClient } from "../../generated/prisma/client.ts";
-import { schema } from "../../generated/tether/index.ts";
+import { createTetherServer, type TetherServer } from "@tether/server";
+import { b64, buildCrdtApp, connect as connectClient, random, unb64 } from "../support/crdtApp.ts";
 import { createTestStore, type AppStore } from "../support/databases.ts";
 import { now, resourceMeter, round, sleep, summarize, type BenchOptions, type BenchResult, type Engine } from "./harness.ts";
 
@@ -58,61 +56,13 @@ function sizes(quick: boolean): Sizes {
     : { throughputSeconds: 10, latencySeconds: 10, keystrokesPerEditorPerSec: [0.2, 2], convergeTimeoutMs: 300_000 };
 }
 
-interface Ctx {
-  user: { id: string } | null;
-}
-
-/** The test suite's note policies: read/write for the project's owner and members. */
-const access = (userId: string) => ({ OR: [{ ownerId: userId }, { members: { some: { userId } } }] });
-const policies: Policies<PrismaClient, Ctx> = {
-  note: {
-    read: (ctx) => (ctx.user ? { project: access(ctx.user.id) } : false),
-    update: async (ctx, row) => !!ctx.user && (await ctx.db.project.count({ where: { id: row.projectId, ...access(ctx.user.id) } })) > 0,
-    create: () => true,
-    delete: () => true,
-  },
-};
-
-function buildApp(store: AppStore) {
-  const tether = initTether<Ctx>().create({ store, schema, policies });
-  const router = tether.appRouter({});
-  return { tether, router };
-}
-type Router = ReturnType<typeof buildApp>["router"];
-
-const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
-const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const buildApp = (store: AppStore) => buildCrdtApp(store);
 
 /** One editor's connection: subscriptions over its own WebSocket, pushes over HTTP batch. */
 function connect(server: TetherServer, user: string) {
-  const wsClient = createWSClient({
-    url: server.wsUrl,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    connectionParams: { user },
-    retryDelayMs: () => 20,
-  });
-  const client = createTRPCClient<Router>({
-    links: [
-      splitLink({
-        condition: (op) => op.type === "subscription",
-        true: wsLink({ client: wsClient }),
-        false: httpBatchLink({ url: `${server.url}/trpc`, headers: { "x-user": user } }),
-      }),
-    ],
-  });
-  return { client, close: () => wsClient.close() };
+  const closers: Array<() => unknown> = [];
+  const client = connectClient(server, user, closers);
+  return { client, close: () => closers.forEach((close) => close()) };
 }
 type Client = ReturnType<typeof connect>["client"];
 

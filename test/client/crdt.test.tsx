@@ -21,6 +21,7 @@ import {
 } from "@tether/client";
 import type { TestRouter } from "../fixtures/app.ts";
 import { createTestStore, type AppStore } from "../support/databases.ts";
+import { random } from "../support/random.ts";
 import { clientFor, renderWith, startServer, tether, type RunningServer } from "./support.tsx";
 
 const { useCrdtDoc } = tether;
@@ -127,17 +128,6 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 
 const bodyOf = (session: CrdtDocSession) => session.state.doc?.getText("body").toString();
 
-/** A deterministic pseudo-random sequence (mulberry32), so a failing run can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One random edit: mostly inserts (so the text grows), sometimes a deletion of a short range. */
 function edit(doc: LoroDoc, rnd: () => number, tag: string): void {
