@@ -370,6 +370,9 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await poll(() => titles(bob)).toEqual(expected);
     await poll(() => doneTitles(alice)).toEqual(["Write the tests"]);
     await poll(() => noteText(bob)).toBe("Online: Hello from Alice. Bob wrote this offline.");
+    // The note is server-rendered too (its column), before the document loads in the browser.
+    const html = await (await bob.context().request.get(`${server.url}${projectPath}`)).text();
+    expect(html).toContain("Online: Hello from Alice. Bob wrote this offline.");
 
     // Live again, both ways: a write after the restart reaches the other user.
     await addTask(bob, "After the restart");

@@ -58,7 +58,7 @@ export function Board({ projectId }: { projectId: string }) {
       <div className="board-grid">
         <div className="main-column">
           <TaskPanel projectId={projectId} myId={me.data?.id} />
-          {project.data.note && me.data && <NotePanel noteId={project.data.note.id} me={me.data} />}
+          {project.data.note && me.data && <NotePanel projectId={projectId} noteId={project.data.note.id} me={me.data} />}
         </div>
         <div className="side">
           <MembersPanel projectId={projectId} myId={me.data?.id} ownerId={project.data.ownerId} />

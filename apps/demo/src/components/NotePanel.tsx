@@ -1,7 +1,8 @@
 "use client";
 import { Cursor, type LoroDoc } from "loro-crdt";
 import { useCallback, useLayoutEffect, useMemo, useRef, type ReactNode } from "react";
-import { useCrdtDoc, usePresence } from "../lib/tether.ts";
+import { useQuery } from "@tanstack/react-query";
+import { useCrdtDoc, usePresence, useTRPC } from "../lib/tether.ts";
 import { colorOf, initials } from "./Members.tsx";
 
 const FIELD = "body";
@@ -50,8 +51,11 @@ function offsetOf(doc: LoroDoc, cursor: Cursor | string | undefined): number | n
  * (`useCrdtDoc`), with everyone's carets and avatars from the room's presence (`usePresence`).
  * Edits made offline stay in the document (and IndexedDB) and merge when the connection is back.
  */
-export function NotePanel({ noteId, me }: { noteId: string; me: { id: string; name: string } }) {
+export function NotePanel({ projectId, noteId, me }: { projectId: string; noteId: string; me: { id: string; name: string } }) {
   const { doc, text, status, pending, error } = useCrdtDoc({ model: "Note", id: noteId, field: FIELD });
+  // Server-rendered and shown until the document has loaded (then the document is the truth).
+  const trpc = useTRPC();
+  const initial = useQuery({ ...trpc.notes.text.queryOptions({ projectId }), staleTime: Infinity, enabled: !doc });
   const presence = usePresence<NotePresence>(`note:${noteId}`, { userId: me.id, name: me.name, color: colorOf(me.id) });
   const { setState } = presence;
   const area = useRef<HTMLTextAreaElement>(null);
@@ -162,7 +166,7 @@ export function NotePanel({ noteId, me }: { noteId: string; me: { id: string; na
         </div>
         <textarea
           ref={area}
-          value={text ?? ""}
+          value={text ?? initial.data?.body ?? ""}
           disabled={!doc}
           onChange={onChange}
           onSelect={rememberSelection}

@@ -207,6 +207,18 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
         }),
     }),
 
+    notes: tether.router({
+      /**
+       * The note's text as its column holds it: what the page shows (and the server renders) until
+       * the collaborative document has loaded. Read once, not live — the document is what stays live.
+       */
+      text: authedQuery.input(z.object({ projectId: z.string().min(1) })).query(async ({ ctx, input }) => {
+        const note = await ctx.db.note.findUnique({ where: { projectId: input.projectId }, select: { id: true, body: true } });
+        if (!note) throw new TRPCError({ code: "NOT_FOUND", message: "No such note" });
+        return note;
+      }),
+    }),
+
     activity: tether.router({
       /** The latest task changes of a project (created, completed, renamed, moved), newest first. */
       recent: authedQuery.input(z.object({ projectId: z.string().min(1) })).query(({ ctx, input }) =>

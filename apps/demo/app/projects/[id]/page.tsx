@@ -10,6 +10,7 @@ export default async function ProjectPage({ params }: { params: Promise<{ id: st
     trpc.tasks.byProject.queryOptions({ projectId: id, filter: "all" }),
     trpc.activity.recent.queryOptions({ projectId: id }),
     trpc.projects.members.queryOptions({ projectId: id }),
+    trpc.notes.text.queryOptions({ projectId: id }),
   ]);
   return (
     <HydrationBoundary state={state}>
