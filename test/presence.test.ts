@@ -28,6 +28,7 @@ import {
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, type AppStore } from "./support/databases.ts";
 import { buildPresenceApp as buildApp, joinRoom, type PresenceCtx as Ctx, type PresenceRouter, type RoomView } from "./support/presenceApp.ts";
+import { userFromRequest } from "./support/userClient.ts";
 import { waitFor } from "./support/waitFor.ts";
 
 const codeOf = (error: unknown) => (error instanceof TRPCClientError ? (error.data as { code?: string } | undefined)?.code : undefined);
@@ -53,11 +54,7 @@ describe("presence over WebSocket / HTTP", () => {
     const metrics = createMetrics({ presence: () => app.tether.presence.stats() });
     server = await createTetherServer({
       router: app.router,
-      createContext: (opts) => {
-        const header = opts.runtime === "node" ? opts.req.headers["x-user"] : undefined;
-        const id = opts.connectionParams?.user ?? (typeof header === "string" ? header : undefined);
-        return { user: id ? { id } : null };
-      },
+      createContext: userFromRequest,
       port: 0,
       closeGraceMs: 100,
       extraRoutes: async (req, res) => {

@@ -1,13 +1,12 @@
 // Presence across nodes: two (or three) Tether nodes, each its own store, tether and server, on
 // one Postgres database; clients join over WebSocket and set over HTTP on their own node, the
 // nodes relay through NOTIFY (tether_presence). Postgres only: PGlite is one process, one node.
-import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink } from "@trpc/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import { createStore, createTetherServer, migrate, type PresenceOptions, type TetherServer } from "@tether/server";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { createTestDatabase, createTestStore, engines, type AppStore, type TestDatabase } from "./support/databases.ts";
 import { buildPresenceApp as buildApp, joinRoom, type PresenceCtx as Ctx, type PresenceRouter, type RoomView } from "./support/presenceApp.ts";
+import { connectAs, userFromRequest } from "./support/userClient.ts";
 import { waitFor } from "./support/waitFor.ts";
 
 interface Node {
@@ -52,11 +51,7 @@ describe.skipIf(!hasPostgres)("presence across nodes (Postgres NOTIFY relay)", (
     const { tether, router } = buildApp(store, presence);
     const server = await createTetherServer({
       router,
-      createContext: (opts) => {
-        const header = opts.runtime === "node" ? opts.req.headers["x-user"] : undefined;
-        const id = opts.connectionParams?.user ?? (typeof header === "string" ? header : undefined);
-        return { user: id ? { id } : null };
-      },
+      createContext: userFromRequest,
       port: 0,
       closeGraceMs: 100,
     });
@@ -85,25 +80,7 @@ describe.skipIf(!hasPostgres)("presence across nodes (Postgres NOTIFY relay)", (
   }
 
   /** A browser on `node`: joins over WebSocket, sets over HTTP, as `user`. */
-  function connect(node: Node, user: string) {
-    const wsClient = createWSClient({
-      url: node.server.wsUrl,
-      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-      connectionParams: { user },
-      retryDelayMs: () => 20,
-    });
-    cleanups.push(() => wsClient.close());
-    const trpc = createTRPCClient<PresenceRouter>({
-      links: [
-        splitLink({
-          condition: (op) => op.type === "subscription",
-          true: wsLink({ client: wsClient }),
-          false: httpBatchLink({ url: `${node.server.url}/trpc`, headers: { "x-user": user } }),
-        }),
-      ],
-    });
-    return { trpc, closeSocket: () => wsClient.close() };
-  }
+  const connect = (node: Node, user: string) => connectAs<PresenceRouter>(node.server, user, cleanups);
   type Client = ReturnType<typeof connect>["trpc"];
 
   const join = (trpc: Client, room: string, clientId: string) => joinRoom(trpc, room, clientId, cleanups);

@@ -35,6 +35,7 @@ import { LoroDoc } from "loro-crdt";
 import { createTetherServer, type TetherServer } from "@tether/server";
 import { b64, buildCrdtApp, connect as connectClient, random, unb64 } from "../support/crdtApp.ts";
 import { createTestStore, type AppStore } from "../support/databases.ts";
+import { userFromRequest } from "../support/userClient.ts";
 import { now, resourceMeter, round, sleep, summarize, type BenchOptions, type BenchResult, type Engine } from "./harness.ts";
 
 const SUITE = "crdt";
@@ -241,11 +242,7 @@ async function setUp(engine: Engine, users: number, notes: string[]): Promise<Se
   const app = buildApp(store);
   const server = await createTetherServer({
     router: app.router,
-    createContext: (opts) => {
-      const header = opts.runtime === "node" ? opts.req.headers["x-user"] : undefined;
-      const id = opts.connectionParams?.user ?? (typeof header === "string" ? header : undefined);
-      return { user: id ? { id: String(id) } : null };
-    },
+    createContext: userFromRequest,
     port: 0,
     closeGraceMs: 100,
   });

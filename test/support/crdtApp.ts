@@ -1,14 +1,14 @@
 // What the CRDT tests and the CRDT bench share: an app with a collaborative Note under policies
 // (read: the project's owner and members; write: the same, except the read-only user "carol"),
 // tRPC clients over WebSocket + HTTP batch, a raw loro-crdt peer, a seeded random sequence.
-import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, TRPCClientError } from "@trpc/client";
+import { TRPCClientError } from "@trpc/client";
 import { LoroDoc, VersionVector } from "loro-crdt";
-import { WebSocket } from "ws";
 import { z } from "zod";
 import { createTetherServer, initTether, type ChangeFeed, type CrdtOptions, type Policies, type TetherServer } from "@tether/server";
 import type { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
 import type { AppStore } from "./databases.ts";
+import { connectAs, userFromRequest } from "./userClient.ts";
 
 export { random } from "./random.ts";
 
@@ -50,33 +50,14 @@ export const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"
 
 /** A client as `user`: subscriptions over WebSocket, pull/push batched over HTTP. */
 export function connect(server: TetherServer, user: string, cleanups: Array<() => unknown>) {
-  const wsClient = createWSClient({
-    url: server.wsUrl,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    connectionParams: { user },
-    retryDelayMs: () => 20,
-  });
-  cleanups.push(() => wsClient.close());
-  return createTRPCClient<CrdtRouter>({
-    links: [
-      splitLink({
-        condition: (op) => op.type === "subscription",
-        true: wsLink({ client: wsClient }),
-        false: httpBatchLink({ url: `${server.url}/trpc`, headers: { "x-user": user } }),
-      }),
-    ],
-  });
+  return connectAs<CrdtRouter>(server, user, cleanups).trpc;
 }
 export type Client = ReturnType<typeof connect>;
 
 export function serve(router: CrdtRouter): Promise<TetherServer> {
   return createTetherServer({
     router,
-    createContext: (opts) => {
-      const header = opts.runtime === "node" ? opts.req.headers["x-user"] : undefined;
-      const id = opts.connectionParams?.user ?? (typeof header === "string" ? header : undefined);
-      return { user: id ? { id } : null };
-    },
+    createContext: userFromRequest,
     port: 0,
     closeGraceMs: 100,
   });

@@ -1,7 +1,8 @@
 "use client";
 import { Cursor, type LoroDoc } from "loro-crdt";
-import { useCallback, useLayoutEffect, useMemo, useRef, type ReactNode } from "react";
+import { useCallback, useLayoutEffect, useRef, type ReactNode } from "react";
 import { useQuery } from "@tanstack/react-query";
+import { fromBase64, toBase64 } from "@tether/client";
 import { useCrdtDoc, usePresence, useTRPC } from "../lib/tether.ts";
 import { colorOf, initials } from "./Members.tsx";
 
@@ -16,8 +17,6 @@ interface NotePresence {
   head?: string;
 }
 
-const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
-const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 /** What one input event changed: the common prefix and suffix of the before and after texts. */
 function screenEdit(before: string, after: string): { pos: number; deleted: number; inserted: string } {
@@ -115,14 +114,15 @@ export function NotePanel({ projectId, noteId, me }: { projectId: string; noteId
     if (anchor) selection.current = { anchor, head: anchor, anchorOffset: at + inserted.length };
   }
 
+  // Other people's carets, where their cursors now point in our copy of the text.
   const others = presence.peers.filter((peer) => !peer.self);
-  const carets = useMemo(() => {
-    if (!doc || text === undefined) return [];
-    return others
-      .map((peer) => ({ peer, offset: offsetOf(doc, peer.state.head) }))
-      .filter((c): c is { peer: (typeof others)[number]; offset: number } => c.offset !== null && c.offset <= text.length)
-      .sort((a, b) => a.offset - b.offset);
-  }, [doc, text, others]);
+  const carets =
+    doc && text !== undefined
+      ? others
+          .map((peer) => ({ peer, offset: offsetOf(doc, peer.state.head) }))
+          .filter((c): c is { peer: (typeof others)[number]; offset: number } => c.offset !== null && c.offset <= text.length)
+          .sort((a, b) => a.offset - b.offset)
+      : [];
 
   // The mirror: the same text, transparent, with the other people's carets placed in it.
   const mirrored: ReactNode[] = [];

@@ -3,7 +3,7 @@
  * server's `$crdt.stream` / `$crdt.push`, persisted in IndexedDB so offline edits survive.
  * See docs/crdt-client.md.
  */
-export { fromBase64, toBase64 } from "./base64.ts";
+export { fromBase64, toBase64 } from "../core/base64.ts";
 export { Outbox, type OutboxSpan } from "./outbox.ts";
 export {
   defaultCrdtPersistence,

@@ -4,7 +4,7 @@
 // logic (outbox, coalescing, offline, persistence) fast and deterministically.
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { afterEach, describe, expect, it } from "vitest";
-import { fromBase64, toBase64 } from "./base64.ts";
+import { fromBase64, toBase64 } from "../core/base64.ts";
 import { memoryCrdtPersistence, type CrdtPersistence } from "./persistence.ts";
 import type { CrdtPushInput, CrdtVersionInput } from "./protocol.ts";
 import { CrdtSessionRegistry } from "./registry.ts";

@@ -25,11 +25,3 @@ export interface PresenceMessage {
   full?: true;
   timeoutMs?: number;
 }
-
-/** Standard base64 → bytes, with what every runtime has (`atob`). */
-export function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}

@@ -1,11 +1,11 @@
 import { LoroDoc, VersionVector } from "loro-crdt";
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
+import { AsyncQueue } from "../reactor/index.ts";
 import type { ModelMeta, SchemaMeta } from "../schema/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { encodeBase64, encodeVersion, hasNews, notFound } from "./codec.ts";
 import { fetchUpdates } from "./docStore.ts";
-import { Queue } from "./queue.ts";
 import { columnMatches, crdtModels, docKey, type DocTarget } from "./target.ts";
 import type { CrdtUpdateMessage } from "./types.ts";
 
@@ -31,7 +31,7 @@ interface Subscriber {
   readonly scope: string;
   /** What this subscriber has: its own version, then everything sent to it. */
   version: VersionVector;
-  readonly queue: Queue<CrdtUpdateMessage>;
+  readonly queue: AsyncQueue<CrdtUpdateMessage>;
 }
 
 /** One streamed document on this node: its committed state and its subscribers. */
@@ -113,7 +113,7 @@ export class DocHub {
       void fresh.run(() => this.load(fresh)).catch(() => undefined);
     }
     const doc = hd;
-    const subscriber: Subscriber = { ctx, scope, version, queue: new Queue() };
+    const subscriber: Subscriber = { ctx, scope, version, queue: new AsyncQueue<CrdtUpdateMessage>() };
     doc.subscribers.add(subscriber);
     const onAbort = () => subscriber.queue.end();
     signal.addEventListener("abort", onAbort, { once: true });

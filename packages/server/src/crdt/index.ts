@@ -1,4 +1,5 @@
 export { createCrdt } from "./createCrdt.ts";
+export { encodeBase64 } from "./codec.ts";
 export type { Crdt, CrdtDeps } from "./createCrdt.ts";
 export { crdtPullInput, crdtPushInput, crdtStreamInput, DEFAULT_CRDT_OPTIONS } from "./types.ts";
 export type {

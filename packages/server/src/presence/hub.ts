@@ -5,7 +5,8 @@ import { resolvePresenceOptions, type PresenceOptions, type ResolvedPresenceOpti
 import { createLogger, type Logger } from "../log/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { PresenceRelay } from "./relay.ts";
-import { PresenceRoom, toBase64, type PresenceOwner } from "./room.ts";
+import { encodeBase64 } from "../crdt/index.ts";
+import { PresenceRoom, type PresenceOwner } from "./room.ts";
 import { UpdateQueue } from "./updateQueue.ts";
 
 export const presenceJoinInput = z.object({
@@ -116,7 +117,7 @@ export class PresenceHub<Ctx extends object> {
       const queue = new UpdateQueue(this.options.maxQueuedUpdates);
       cleanups.push(room.subscribe(queue));
       cleanups.push(room.join(input.clientId, ownerOf(ctx)));
-      const full = (): PresenceMessage => ({ update: toBase64(room!.encodeAll()), full: true, timeoutMs: this.options.timeoutMs });
+      const full = (): PresenceMessage => ({ update: encodeBase64(room!.encodeAll()), full: true, timeoutMs: this.options.timeoutMs });
       yield full();
       for (;;) {
         const next = await queue.next(stop);

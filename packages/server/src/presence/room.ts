@@ -1,8 +1,7 @@
 import { TRPCError } from "@trpc/server";
 import { EphemeralStore, type Value } from "loro-crdt";
+import { encodeBase64 } from "../crdt/index.ts";
 import type { UpdateQueue } from "./updateQueue.ts";
-
-export const toBase64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 
 /**
  * Who holds a clientId: the user's id, or — for an anonymous caller a custom `authorize`
@@ -67,7 +66,7 @@ export class PresenceRoom {
     // Every local set/delete is encoded for that key only: that is the incremental update.
     this.stopLocal = this.store.subscribeLocalUpdates((bytes) => {
       if (this.muted || this.subscribers.size === 0) return;
-      const update = toBase64(bytes);
+      const update = encodeBase64(bytes);
       for (const queue of this.subscribers) queue.push(update);
     });
     // An expired entry simply vanishes from the store, and an expiry is not a local update:

@@ -10,6 +10,11 @@ export class AsyncQueue<T> {
     return this.items.length;
   }
 
+  /** True once `end` was called (queued items may still be read). */
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
   push(item: T): void {
     if (this.ended) return;
     if (this.waiting) {
