@@ -40,6 +40,11 @@ export class MutationSlots {
     this.options = { ...DEFAULT_MUTATION_SLOTS, ...options };
   }
 
+  /** Mutations running in a slot and waiting for one, now. */
+  stats(): { running: number; queued: number } {
+    return { running: this.running, queued: this.queued };
+  }
+
   /** Runs `work` in a slot, waiting for one in `caller`'s turn. */
   async run<T>(caller: string, work: () => Promise<T>): Promise<T> {
     if (this.running >= this.options.maxConcurrent) await this.wait(caller);

@@ -190,7 +190,9 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   const rateLimits = rateOptions === false ? null : new RateLimits<Ctx>(rateOptions ?? {});
   const callerOf = (rateOptions && rateOptions.key) || callerKey;
   const subscriptionLimits = new SubscriptionLimits(options.limits?.subscriptions);
-  const mutationSlots = new MutationSlots(options.limits?.mutations);
+  // PGlite runs one transaction at a time: mutations queue here, one by one, never in Prisma's
+  // transaction-start wait (whose timeout leaves the adapter holding the abandoned start).
+  const mutationSlots = new MutationSlots({ ...(store.engine === "pglite" ? { maxConcurrent: 1 } : {}), ...options.limits?.mutations });
 
   let router: AnyRouter | null = null;
   let feed: ChangeFeed | null = options.feed ?? null;
@@ -370,6 +372,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     createCallerFactory: t.createCallerFactory,
     reactor,
     presence,
+    /** The limits in force: `rate` (null when `limits.rate` is false) and the node's mutation slots. */
+    limits: { rate: rateLimits, mutations: mutationSlots },
     /** CRDT documents: `stats()`, options. */
     crdt,
     /** Opens the change feed and starts the reactor (subscriptions also start it on demand). */
