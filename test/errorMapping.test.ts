@@ -169,7 +169,8 @@ describe.each(engines)("error mapping on %s", (engine) => {
   });
 
   it("a mutation whose transaction cannot start in time is SERVICE_UNAVAILABLE and retryable, not a 500", { timeout: SLOW }, async () => {
-    const { server, store } = await serve({ maxWait: 50 });
+    const maxWait = 5;
+    const { server, store, tether } = await serve({ maxWait });
     // Every connection busy: PGlite runs one transaction at a time; the Postgres pool has 10.
     const holders = engine === "pglite" ? 1 : 10;
     let release: () => void = () => undefined;
@@ -187,15 +188,19 @@ describe.each(engines)("error mapping on %s", (engine) => {
       ),
     );
     await waitFor("every connection held", () => inside === holders, { timeoutMs: 60_000 });
-    const busy = shapeOf(await http(server, "alice").users.count.mutate().catch((e: unknown) => e));
+    const call = http(server, "alice").users.count.mutate().catch((e: unknown) => e);
+    await waitFor("the mutation waiting for a connection", () => tether.limits.mutations.stats().running === 1);
+    // Prisma judges maxWait only once the driver hands it a connection: the mutation has to have
+    // waited past it (a timer condition, so elapsed time is the condition here) before one frees up.
+    const since = Date.now();
+    await waitFor(`more than maxWait (${maxWait} ms) waited`, () => Date.now() - since > 4 * maxWait);
+    release();
+    const busy = shapeOf(await call);
     expect(busy).toMatchObject({ code: "SERVICE_UNAVAILABLE", httpStatus: 503, retryable: true });
     expect(busy.message).toMatch(/busy/);
     expect(busy.message).not.toMatch(INTERNALS);
-    // Not awaited: after a P2028 the driver adapters keep the abandoned transaction start (PGlite
-    // then blocks the holder's commit; a Postgres pool loses the connection). Tether's mutation
-    // slots queue its own mutations before Prisma for that reason; this test reaches Prisma's wait
-    // only because the holders bypass Tether.
-    release();
-    void Promise.allSettled(held);
+    await Promise.all(held);
+    // Nothing stays stuck: the next mutation runs.
+    expect(tether.limits.mutations.stats()).toEqual({ running: 0, queued: 0 });
   });
 });

@@ -190,8 +190,9 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   const rateLimits = rateOptions === false ? null : new RateLimits<Ctx>(rateOptions ?? {});
   const callerOf = (rateOptions && rateOptions.key) || callerKey;
   const subscriptionLimits = new SubscriptionLimits(options.limits?.subscriptions);
-  // PGlite runs one transaction at a time: mutations queue here, one by one, never in Prisma's
-  // transaction-start wait (whose timeout leaves the adapter holding the abandoned start).
+  // PGlite runs one transaction at a time: mutations queue here, one by one, rather than in
+  // Prisma's transaction start (which judges `maxWait` only once the driver hands it a connection,
+  // then throws that transaction away: P2028 after the wait, not instead of it).
   const mutationSlots = new MutationSlots({ ...(store.engine === "pglite" ? { maxConcurrent: 1 } : {}), ...options.limits?.mutations });
 
   let router: AnyRouter | null = null;
