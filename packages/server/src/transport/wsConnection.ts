@@ -121,8 +121,11 @@ export function serveConnection<TRouter extends AnyRouter>(
     const batch = Array.isArray(parsed) ? parsed : [parsed];
     // Oversized batches and malformed calls: tRPC's own answers (BAD_REQUEST for each, PARSE_ERROR).
     if (batch.length > limits.maxBatchSize || !batch.every(isCallShape)) return forward(data, isBinary);
-    for (const raw of batch) admit(toCall(raw));
-    pump();
+    // One at a time, so calls that can start at once do not count against the waiting room.
+    for (const raw of batch) {
+      admit(toCall(raw));
+      pump();
+    }
   }
 
   function admit(call: IncomingCall): void {
