@@ -202,6 +202,17 @@ describe.each(engines)("transport abuse on %s", (engine) => {
     cleanups.push(() => bobSub.unsubscribe());
     await waitFor("bob's first result", () => bobSeen.length === 1);
 
+    // Measured on the server's TCP sockets, independently of the transport's own stats: the most
+    // bytes the kernel had not taken yet, i.e. what the process holds for that peer.
+    let peakUnsent = 0;
+    server.server.on("upgrade", (_req, tcp: Socket) => {
+      const write = tcp.write.bind(tcp) as (...args: unknown[]) => boolean;
+      tcp.write = ((...args: unknown[]) => {
+        const accepted = write(...args);
+        peakUnsent = Math.max(peakUnsent, tcp.writableLength);
+        return accepted;
+      }) as typeof tcp.write;
+    });
     const opened = await openSocket(server.wsUrl, { headers: { "x-user": "mallory" } });
     if (!("socket" in opened)) throw new Error(`refused: ${opened.status}`);
     const attacker = opened.socket;
@@ -216,6 +227,8 @@ describe.each(engines)("transport abuse on %s", (engine) => {
     await waitFor("the attacker's socket to be cut", () => server.stats().slowConsumersTerminated === 1, { timeoutMs: 30_000 });
     await waitFor("only bob's socket to remain", () => server.stats().wsConnections === 1);
     // 200 × 384 KB would be 75 MiB; the connection never held more than its budget.
+    expect(peakUnsent).toBeGreaterThan(0);
+    expect(peakUnsent).toBeLessThanOrEqual(budget);
     expect(server.stats().maxConnectionBufferedBytes).toBeGreaterThan(0);
     expect(server.stats().maxConnectionBufferedBytes).toBeLessThanOrEqual(budget);
     await waitFor("the attacker's subscriptions to end", () => app.tether.reactor.stats().subscriptions === 1);
