@@ -240,7 +240,7 @@ describe.each(engines)("transport abuse on %s", (engine) => {
     );
   });
 
-  it("answers a batch of 51 calls with BAD_REQUEST for each, over HTTP and over WebSocket; 50 pass", async () => {
+  it("answers a batch of 51 calls with BAD_REQUEST for each, over HTTP and over WebSocket; 50 pass, and so do 60 subscriptions in one WS array", async () => {
     await start();
     const http = createTRPCClient<TestRouter>({ links: [httpBatchLink({ url: `${server.url}/trpc`, headers: { "x-user": "alice" } })] });
     const batch = (n: number) => Promise.allSettled(Array.from({ length: n }, () => http.tasks.openCount.query({ projectId: "p1" })));
@@ -255,6 +255,12 @@ describe.each(engines)("transport abuse on %s", (engine) => {
     ws.send(Array.from({ length: 51 }, (_, i) => query(i + 1, "tasks.openCount", { projectId: "p1" })));
     await waitFor("51 answers", () => ws.answers.size === 51);
     expect(Array.from({ length: 51 }, (_, i) => ws.errorCode(i + 1))).toEqual(Array(51).fill("BAD_REQUEST"));
+
+    // Subscriptions do not count: tRPC's client re-sends all open ones in one array on reconnect.
+    ws.send(Array.from({ length: 60 }, (_, i) => ({ id: 100 + i, method: "subscription", params: { path: "$live", input: { path: "tasks.openCount", input: { projectId: "p1" } } } })));
+    await waitFor("60 live results", () =>
+      Array.from({ length: 60 }, (_, i) => ws.answers.get(100 + i) ?? []).every((answers) => answers.some((m) => (m.result as { type?: string } | undefined)?.type === "data")),
+    );
   });
 });
 

@@ -109,7 +109,11 @@ function healthProbe(url: string): { stop(): Promise<number> } {
 }
 
 async function stats(url: string): Promise<{ transport: Record<string, number>; reactor: Record<string, number> }> {
-  return (await fetch(`${url}/stats`)).json() as never;
+  try {
+    return (await (await fetch(`${url}/stats`)).json()) as never;
+  } catch (error) {
+    return { transport: { statsFailed: 1 }, reactor: {}, error: String((error as Error).cause ?? error) } as never;
+  }
 }
 
 async function trpcPost(url: string, user: string, path: string, inputs: unknown[]): Promise<Response> {
@@ -124,9 +128,13 @@ async function trpcPost(url: string, user: string, path: string, inputs: unknown
 /** Another user's write during an attack, ms (or the error). */
 async function victimWrite(url: string): Promise<string> {
   const t0 = performance.now();
-  const response = await trpcPost(url, "bob", "tasks.add", [{ projectId: "p2", title: "victim" }]);
-  const ms = Math.round(performance.now() - t0);
-  return response.ok ? `${ms} ms` : `HTTP ${response.status} after ${ms} ms`;
+  try {
+    const response = await trpcPost(url, "bob", "tasks.add", [{ projectId: "p2", title: "victim" }]);
+    const ms = Math.round(performance.now() - t0);
+    return response.ok ? `${ms} ms` : `HTTP ${response.status} after ${ms} ms`;
+  } catch (error) {
+    return `failed after ${Math.round(performance.now() - t0)} ms: ${String((error as Error).cause ?? error)}`;
+  }
 }
 
 function openWs(wsUrl: string, user: string): Promise<WebSocket> {

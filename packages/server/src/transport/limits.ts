@@ -10,8 +10,10 @@ export interface TransportLimits {
    */
   maxBodyBytes: number;
   /**
-   * Most calls in one HTTP batch or one WebSocket message array; larger batches get BAD_REQUEST
-   * for every call, before any input is parsed. Without it one 14 KB GET batched 1,000 queries
+   * Most calls in one HTTP batch, or queries and mutations in one WebSocket message array; larger
+   * batches get BAD_REQUEST for every call, before any input is parsed. (Subscriptions in a WS
+   * array do not count: tRPC's client re-sends every open subscription in one array when it
+   * reconnects; they are capped by `limits.subscriptions`.) Without it one 14 KB GET batched 1,000 queries
    * into a 48 MB answer, and one POST ran 1,000 transactions at once and starved every other
    * user of database connections. On HTTP it is also the most calls of one request running at
    * once (tRPC runs a batch's calls concurrently).

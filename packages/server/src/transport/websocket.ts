@@ -87,7 +87,7 @@ export function attachWebSocketTransport<TRouter extends AnyRouter>(
     wss,
     router: options.router,
     createContext,
-    maxBatchSize: limits.maxBatchSize,
+    // No `maxBatchSize` here: tRPC would count subscriptions too; `wsConnection.ts` checks it.
     onError: ({ error, path, type }) => options.onError({ error, path, type, transport: "ws" }),
   } as WSSHandlerOptions<TRouter>;
 

@@ -119,11 +119,18 @@ export function serveConnection<TRouter extends AnyRouter>(
       return forward(data, isBinary); // tRPC answers PARSE_ERROR
     }
     const batch = Array.isArray(parsed) ? parsed : [parsed];
-    // Oversized batches and malformed calls: tRPC's own answers (BAD_REQUEST for each, PARSE_ERROR).
-    if (batch.length > limits.maxBatchSize || !batch.every(isCallShape)) return forward(data, isBinary);
+    if (!batch.every(isCallShape)) return forward(data, isBinary); // tRPC's own PARSE_ERROR answers
+    const calls = batch.map(toCall);
+    // Only queries and mutations count against the batch size: tRPC's client sends every request
+    // of a tick in one array, and on reconnect every open subscription at once, which must not fail
+    // for an app with more than `maxBatchSize` live queries (those are capped per connection/user).
+    if (calls.filter(isCounted).length > limits.maxBatchSize) {
+      for (const call of calls) if (call.method !== "subscription.stop") reply(call, "BAD_REQUEST", "Batch call exceeds maximum size");
+      return;
+    }
     // One at a time, so calls that can start at once do not count against the waiting room.
-    for (const raw of batch) {
-      admit(toCall(raw));
+    for (const call of calls) {
+      admit(call);
       pump();
     }
   }
@@ -141,8 +148,7 @@ export function serveConnection<TRouter extends AnyRouter>(
   function pump(): void {
     while (waiting.length > 0 && socket.readyState === socket.OPEN) {
       const call = waiting[0]!;
-      const counted = call.method === "query" || call.method === "mutation";
-      if (counted && running.size >= limits.maxInFlightCallsPerConnection) break;
+      if (isCounted(call) && running.size >= limits.maxInFlightCallsPerConnection) break;
       waiting.shift();
       dispatch(call);
     }
@@ -193,6 +199,11 @@ export function serveConnection<TRouter extends AnyRouter>(
     // Not through `encoder`: this answer must not count as the reply of a call under the same id.
     socket.send(Buffer.from(encodeFrame(response, false)));
   }
+}
+
+/** Queries and mutations: the calls that run to an answer and hold a slot meanwhile. */
+function isCounted(call: IncomingCall): boolean {
+  return call.method === "query" || call.method === "mutation";
 }
 
 function isCallShape(raw: unknown): boolean {
