@@ -71,6 +71,8 @@ export function serveConnection<TRouter extends AnyRouter>(
   const waiting: IncomingCall[] = [];
   let handoff: IncomingCall | undefined;
   let paused = false;
+  /** The first message is the connection params when the client announced them: tRPC's own. */
+  let paramsPending = new URL(req.url ?? "/", "http://localhost").searchParams.get("connectionParams") === "1";
 
   const encoder: Encoder = {
     encode(message) {
@@ -98,9 +100,6 @@ export function serveConnection<TRouter extends AnyRouter>(
     waiting.length = 0;
   });
 
-  /** The first message is the connection params when the client announced them: tRPC's own. */
-  let paramsPending = new URL(req.url ?? "/", "http://localhost").searchParams.get("connectionParams") === "1";
-
   function forward(data: RawData, isBinary: boolean): void {
     for (const listener of trpcListeners) listener.call(socket, data, isBinary);
   }
@@ -108,7 +107,8 @@ export function serveConnection<TRouter extends AnyRouter>(
   function onMessage(data: RawData, isBinary: boolean): void {
     if (isBinary || !Buffer.isBuffer(data)) return forward(data, isBinary);
     const text = data.toString("utf8");
-    if (text === "PING" || text === "PONG" || paramsPending) {
+    if (text === "PING" || text === "PONG") return forward(data, isBinary);
+    if (paramsPending) {
       paramsPending = false;
       return forward(data, isBinary);
     }
@@ -252,7 +252,7 @@ function guardSends(socket: WebSocket, budget: number, events: ConnectionEvents)
       socket.terminate();
       return;
     }
-    if (typeof optionsOrCallback === "function" || optionsOrCallback !== undefined || callback !== undefined) {
+    if (optionsOrCallback !== undefined || callback !== undefined) {
       (send as (...args: unknown[]) => void)(data, optionsOrCallback, callback);
     } else if (typeof data === "string") {
       send(data);
