@@ -192,6 +192,9 @@ const attacks: Record<string, Attack> = {
       codes[code] = (codes[code] ?? 0) + 1;
     }
     const writeMs = Math.round(performance.now() - t0);
+    // The largest batch the defaults admit: does it still run without starving the pool?
+    const fifty = (await (await trpcPost(url, "alice", "tasks.add", inputs.slice(0, 50))).json()) as Array<{ error?: unknown }>;
+    const fiftyFailed = fifty.filter((answer) => answer.error).length;
     const input = encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [String(i), { projectId: "mid" }]))));
     const t1 = performance.now();
     const get = await fetch(`${url}/trpc/${Array(1000).fill("tasks.byProject").join(",")}?batch=1&input=${input}`, { headers: { "x-user": "alice" } });
@@ -200,6 +203,7 @@ const attacks: Record<string, Attack> = {
       postStatus: response.status,
       postAnswers: codes,
       postMs: writeMs,
+      batchOf50Failed: fiftyFailed,
       victimWrite: await victim,
       getStatus: get.status,
       getResponseMb: Math.round((getBytes / 1024 / 1024) * 10) / 10,
