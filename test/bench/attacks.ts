@@ -216,6 +216,7 @@ const attacks: Record<string, Attack> = {
     let answered = 0;
     let errors = 0;
     socket.on("message", (data) => {
+      if (String(data) === "PING") return socket.send("PONG"); // tRPC's heartbeat
       const parsed = JSON.parse(String(data)) as unknown;
       for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
         answered += 1;
