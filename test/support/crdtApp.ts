@@ -1,10 +1,21 @@
 // What the CRDT tests and the CRDT bench share: an app with a collaborative Note under policies
 // (read: the project's owner and members; write: the same, except the read-only user "carol"),
-// tRPC clients over WebSocket + HTTP batch, a raw loro-crdt peer, a seeded random sequence.
+// presence rooms `note:<id>` for the note's readers, owner-only membership mutations, tRPC
+// clients over WebSocket + HTTP batch, a raw loro-crdt peer, a seeded random sequence.
 import { TRPCClientError } from "@trpc/client";
+import { TRPCError } from "@trpc/server";
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { z } from "zod";
-import { createTetherServer, initTether, type ChangeFeed, type CrdtOptions, type Policies, type TetherServer } from "@tether/server";
+import {
+  createTetherServer,
+  initTether,
+  type ChangeFeed,
+  type CrdtOptions,
+  type Policies,
+  type PolicyDb,
+  type PresenceOptions,
+  type TetherServer,
+} from "@tether/server";
 import type { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
 import type { AppStore } from "./databases.ts";
@@ -30,9 +41,34 @@ const policies: Policies<PrismaClient, Ctx> = {
   },
 };
 
+/**
+ * Room `note:<id>` is open to whoever may read that note. Read through `ctx.db` (policy-scoped,
+ * read-tracked): when a membership it depended on goes, the join ends.
+ */
+const presence: PresenceOptions<Ctx, PolicyDb<PrismaClient>> = {
+  authorize: async (ctx, room) => {
+    const id = /^note:(.+)$/.exec(room)?.[1];
+    return !!ctx.user && !!id && (await ctx.db.note.count({ where: { id } })) > 0;
+  },
+};
+
+const membership = z.object({ projectId: z.string(), userId: z.string() });
+
 export function buildCrdtApp(store: AppStore, crdt: CrdtOptions = {}, feed?: ChangeFeed) {
-  const tether = initTether<Ctx>().create({ store, schema, policies, crdt, feed });
+  const tether = initTether<Ctx>().create({ store, schema, policies, crdt, feed, presence });
+  /** Only the project's owner shares it (FORBIDDEN otherwise). */
+  const owner = tether.mutation.use(async ({ ctx, getRawInput, next }) => {
+    const { projectId } = membership.parse(await getRawInput());
+    // Through the mutation's transaction (PGlite has one connection: another client would wait on it).
+    const owned = await ctx.db.project.count({ where: { id: projectId, ownerId: ctx.user?.id ?? "" } });
+    if (!owned) throw new TRPCError({ code: "FORBIDDEN", message: "only the owner shares a project" });
+    return next();
+  });
   const router = tether.appRouter({
+    members: tether.router({
+      add: owner.input(membership).mutation(({ ctx, input }) => ctx.db.projectMember.create({ data: input })),
+      remove: owner.input(membership).mutation(({ ctx, input }) => ctx.db.projectMember.deleteMany({ where: input })),
+    }),
     notes: tether.router({
       get: tether.query.input(z.object({ id: z.string() })).query(({ ctx, input }) => ctx.db.note.findFirst({ where: { id: input.id } })),
       setBody: tether.mutation
