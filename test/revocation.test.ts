@@ -6,7 +6,7 @@ import { LoroDoc } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TetherServer } from "@tether/server";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
-import { buildCrdtApp, connect, Peer, serve, trpcCode, unb64, type CrdtRouter } from "./support/crdtApp.ts";
+import { buildCrdtApp, connect, Peer, serve, startTwoNodes, trpcCode, unb64, type CrdtRouter } from "./support/crdtApp.ts";
 import { joinRoom, type RoomView } from "./support/presenceApp.ts";
 import { connectAs } from "./support/userClient.ts";
 import { waitFor } from "./support/waitFor.ts";
@@ -166,5 +166,35 @@ describe.each(engines)("revocation on %s", (engine) => {
     }
     expect(received).toBeLessThanOrEqual(bound);
     expect(local.getText("body").toString()).toBe(writer.text);
+  });
+});
+
+// Each node re-checks its own subscribers from its own change feed: a removal made through node A
+// ends bob's join and stream on node B, and A's members see bob's entry go (through the relay).
+describe.runIf(engines.includes("postgres"))("revocation across two nodes (Postgres)", () => {
+  it("a removal on node A ends the member's join and stream on node B", async () => {
+    const { servers, close } = await startTwoNodes();
+    const cleanups: Array<() => unknown> = [];
+    try {
+      const alice = connect(servers[0]!, "alice", cleanups);
+      const bob = connect(servers[1]!, "bob", cleanups);
+      const a = joinRoom(alice, ROOM, "alice-1", cleanups);
+      const b = joinRoom(bob, ROOM, "bob-1", cleanups);
+      const stream = new Peer(bob, "n1");
+      stream.open();
+      cleanups.push(() => stream.close());
+      await waitFor("the joins and the stream", () => a.fulls > 0 && b.fulls > 0 && stream.messages > 0, { fatal: () => a.errors[0] ?? b.errors[0] ?? stream.errors[0] });
+      await bob.$presence.set.mutate({ room: ROOM, clientId: "bob-1", state: { name: "bob" } });
+      await waitFor("alice (node A) to see bob (node B)", () => "bob-1" in a.states());
+
+      await alice.members.remove.mutate({ projectId: "p1", userId: "bob" });
+      await waitFor("bob's join and stream on node B to end", () => b.errors.length > 0 && stream.errors.length > 0);
+      expect(errorCode(b.errors[0])).toBe("FORBIDDEN");
+      expect(errorCode(stream.errors[0])).toBe("NOT_FOUND");
+      await waitFor("alice to see bob's entry gone", () => !("bob-1" in a.states()));
+    } finally {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+      await close();
+    }
   });
 });

@@ -7,8 +7,10 @@ import { TRPCError } from "@trpc/server";
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { z } from "zod";
 import {
+  createStore,
   createTetherServer,
   initTether,
+  migrate,
   type ChangeFeed,
   type CrdtOptions,
   type Policies,
@@ -16,9 +18,9 @@ import {
   type PresenceOptions,
   type TetherServer,
 } from "@tether/server";
-import type { PrismaClient } from "../../generated/prisma/client.ts";
+import { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
-import type { AppStore } from "./databases.ts";
+import { createTestDatabase, type AppStore } from "./databases.ts";
 import { connectAs, userFromRequest } from "./userClient.ts";
 
 export { random } from "./random.ts";
@@ -97,6 +99,37 @@ export function serve(router: CrdtRouter): Promise<TetherServer> {
     port: 0,
     closeGraceMs: 100,
   });
+}
+
+/**
+ * Two nodes on one fresh Postgres database — each its own store, change feed, Tether and server —
+ * seeded with alice's project p1, shared with bob, and its note n1. `close` ends it all.
+ */
+export async function startTwoNodes(crdt: CrdtOptions = {}) {
+  const database = await createTestDatabase("postgres");
+  const stores = await Promise.all([0, 1].map(() => createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: database.url })));
+  const apps: Array<ReturnType<typeof buildCrdtApp>> = [];
+  const servers: TetherServer[] = [];
+  const close = async () => {
+    for (const server of servers) await server.close();
+    for (const app of apps) await app.tether.close();
+    for (const store of stores) await store.close();
+    await database.drop();
+  };
+  try {
+    await migrate({ sql: stores[0]!.sql, migrationsDir: "prisma/migrations" });
+    const db = stores[0]!.db;
+    await db.user.createMany({ data: ["alice", "bob"].map((id) => ({ id, email: `${id}@x`, name: id })) });
+    await db.project.create({ data: { id: "p1", name: "One", ownerId: "alice" } });
+    await db.projectMember.create({ data: { projectId: "p1", userId: "bob" } });
+    await db.note.create({ data: { id: "n1", projectId: "p1", body: "" } });
+    for (const store of stores) apps.push(buildCrdtApp(store, crdt));
+    for (const app of apps) servers.push(await serve(app.router));
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { stores, apps, servers, close };
 }
 
 /**
