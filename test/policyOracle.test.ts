@@ -17,6 +17,8 @@ import { createTestStore, engines, type AppStore } from "./support/databases.ts"
 import { connectAs, userFromRequest } from "./support/userClient.ts";
 
 type Row = Record<string, unknown>;
+/** What `ctx.db` is inside a mutation: the transaction client. */
+type Db = Pick<PrismaClient, "project" | "task" | "note" | "projectMember">;
 type Model = "Project" | "Task" | "Note" | "ProjectMember";
 type User = string | null;
 interface Ctx {
@@ -178,7 +180,7 @@ interface Read {
   name: string;
   /** Models whose policy can change the answer. */
   touches: Model[];
-  run(db: PrismaClient): Promise<unknown>;
+  run(db: Db): Promise<unknown>;
   expected(w: World): unknown;
 }
 const orderById = { orderBy: { id: "asc" as const } };
@@ -192,7 +194,7 @@ type Delegate = {
   aggregate(a: unknown): Promise<unknown>;
   groupBy(a: unknown): Promise<unknown>;
 };
-const delegate = (db: PrismaClient, model: Model) => (db as unknown as Record<string, Delegate>)[model.charAt(0).toLowerCase() + model.slice(1)]!;
+const delegate = (db: Db, model: Model) => (db as unknown as Record<string, Delegate>)[model.charAt(0).toLowerCase() + model.slice(1)]!;
 const PROBE: Record<Model, string> = { Project: "p1", Task: "t1", Note: "n1", ProjectMember: "m1" };
 const GROUP: Record<Model, string> = { Project: "ownerId", Task: "projectId", Note: "projectId", ProjectMember: "projectId" };
 const NOT_FOUND = { error: "NOT_FOUND" };
@@ -206,7 +208,7 @@ function topLevel(model: Model): Read[] {
     const all = w.all(model).map((r) => String(r.id));
     return all.length === 0 ? null : f === "min" ? all[0] : all[all.length - 1];
   };
-  return [
+  const reads: Read[] = [
     { name: "findMany", touches: [model], run: (db) => delegate(db, model).findMany(orderById), expected: (w) => w.all(model) },
     { name: "findFirst", touches: [model], run: (db) => delegate(db, model).findFirst({ where: { id } }), expected: (w) => w.byId(model, id) },
     { name: "findUnique", touches: [model], run: (db) => delegate(db, model).findUnique({ where: { id } }), expected: (w) => w.byId(model, id) },
@@ -232,7 +234,8 @@ function topLevel(model: Model): Read[] {
         return [...groups.keys()].sort().map((key) => ({ [by]: key, _count: { _all: groups.get(key) } }));
       },
     },
-  ].map((read) => ({ ...read, name: `${model}.${read.name}` }));
+  ];
+  return reads.map((read) => ({ ...read, name: `${model}.${read.name}` }));
 }
 
 /** Nested include/select, `_count`, to-one includes, relation filters. */
@@ -348,7 +351,7 @@ const READS: Read[] = [...MODELS.flatMap(topLevel), ...NESTED, ...FILTERS];
 /** Writes that read through the policy; every update/delete/create check allows. */
 interface Write {
   name: string;
-  run(db: PrismaClient): Promise<unknown>;
+  run(db: Db): Promise<unknown>;
   expected(w: World): unknown;
 }
 const WRITES: Record<"Task" | "Note", Write[]> = {
