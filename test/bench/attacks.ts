@@ -7,7 +7,7 @@
  *   npx tsx test/bench/attacks.ts            # all attacks (needs Postgres at 127.0.0.1:5432)
  *   ATTACKS=live npx tsx test/bench/attacks.ts
  *
- * Attacks: `live` — 1,000 identical `$live` subscriptions on a ~384 KB result from one socket that
+ * Attacks: `idle` — none, the baseline; `live` — 1,000 identical `$live` subscriptions on a ~384 KB result from one socket that
  * never reads; `batch` — one HTTP batch of 1,000 `tasks.add`, and one GET batching 1,000 queries of
  * a ~48 KB result; `flood` — 10,000 queries on one WebSocket. Not a test: numbers for the notes.
  */
@@ -47,6 +47,7 @@ async function serve(url: string): Promise<void> {
       return false;
     },
   });
+  process.on("SIGTERM", () => process.exit(0)); // lets --cpu-prof write its profile
   process.stdout.write(`${JSON.stringify({ url: server.url, wsUrl: server.wsUrl })}\n`);
 }
 
@@ -60,7 +61,9 @@ interface Running {
 }
 
 async function startServer(dbUrl: string): Promise<Running> {
-  const child = spawn(process.execPath, ["--import", "tsx", self, "--server", dbUrl], { stdio: ["ignore", "pipe", "inherit"] });
+  // BENCH_CPU_PROF=<dir> profiles each server process (written when it is stopped).
+  const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", self, "--server", dbUrl], { stdio: ["ignore", "pipe", "inherit"] });
   const line = await new Promise<string>((resolve, reject) => {
     let buffered = "";
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -160,6 +163,11 @@ async function waitUntil(condition: () => Promise<boolean> | boolean, limitMs: n
 type Attack = (server: Running) => Promise<Record<string, unknown>>;
 
 const attacks: Record<string, Attack> = {
+  /** No attack: the server's own baseline (modules, Prisma, pools). */
+  async idle({ url }) {
+    await sleep(2000);
+    return { victimWrite: await victimWrite(url) };
+  },
   /** Finding 4: 1,000 identical $live on a ~384 KB result, socket never read. */
   async live({ url, wsUrl }) {
     const socket = await openWs(wsUrl, "mallory");
@@ -257,7 +265,7 @@ async function seed(dbUrl: string): Promise<void> {
 
 async function main(): Promise<void> {
   const database = await createTestDatabase("postgres");
-  const chosen = (process.env.ATTACKS ?? "live,batch,flood").split(",");
+  const chosen = (process.env.ATTACKS ?? "idle,live,batch,flood").split(",");
   try {
     await seed(database.url!);
     for (const name of chosen) {
@@ -272,7 +280,8 @@ async function main(): Promise<void> {
       }
       const worstHealthzMs = await probe.stop();
       const rss = peakRssMb(server.child.pid!);
-      server.child.kill("SIGKILL");
+      server.child.kill("SIGTERM");
+      await new Promise((resolve) => server.child.once("exit", resolve));
       console.log(JSON.stringify({ attack: name, serverPeakRssMb: rss, worstHealthzMs, ...outcome }));
     }
   } finally {
