@@ -8,7 +8,7 @@ import { WebSocket } from "ws";
 import { createTestDatabase, engines, type TestDatabase } from "../support/databases.ts";
 import { startNode, type TetherNode } from "./harness/nodeProcess.ts";
 import { httpClient, ROLLED_BACK_TITLE } from "./harness/oracle.ts";
-import { recordResult, size } from "./harness/run.ts";
+import { recordResult, SCENARIO_TIMEOUT_MS, size } from "./harness/run.ts";
 
 const RUNS = size(25, 300);
 
@@ -100,7 +100,7 @@ describe.each(engines)("fuzzing inputs and wire messages on %s", (engine) => {
     expect(rows.length).toBe(adds);
     expect(node.crashed()).toBeNull();
     expect(seen.serverErrors.slice(before)).toEqual([]);
-  });
+  }, SCENARIO_TIMEOUT_MS);
 
   it("raw WebSocket messages (JSON-RPC, live, CRDT, presence): typed errors only, the node stays up", async () => {
     const before = seen.serverErrors.length;
@@ -153,7 +153,7 @@ describe.each(engines)("fuzzing inputs and wire messages on %s", (engine) => {
       { numRuns: RUNS },
     );
     expect(seen.serverErrors.slice(before)).toEqual([]);
-  });
+  }, SCENARIO_TIMEOUT_MS);
 
   it("SSE query strings: typed errors only, the node stays up", async () => {
     const before = seen.serverErrors.length;
@@ -185,5 +185,5 @@ describe.each(engines)("fuzzing inputs and wire messages on %s", (engine) => {
       { numRuns: RUNS },
     );
     expect(seen.serverErrors.slice(before)).toEqual([]);
-  });
+  }, SCENARIO_TIMEOUT_MS);
 });

@@ -9,7 +9,7 @@ import { createTestDatabase, engines, type TestDatabase } from "../support/datab
 import { waitFor } from "../support/waitFor.ts";
 import { startNode, type NodeConfig, type TetherNode } from "./harness/nodeProcess.ts";
 import { checkConvergence, startWriters } from "./harness/oracle.ts";
-import { recordResult, sampleNodes, size } from "./harness/run.ts";
+import { recordResult, sampleNodes, SCENARIO_TIMEOUT_MS, size } from "./harness/run.ts";
 import { startSubscribers, type Subscriber } from "./harness/subscribers.ts";
 
 describe.each(engines)("a node SIGKILLed with clients on it, on %s", (engine) => {
@@ -36,7 +36,7 @@ describe.each(engines)("a node SIGKILLed with clients on it, on %s", (engine) =>
     await Promise.all(nodes.map((n) => n.stop()));
     await database?.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  }, SCENARIO_TIMEOUT_MS);
 
   it("clients reconnect, resume and converge; no acknowledged write lost", async () => {
     const [victim] = nodes;
@@ -74,5 +74,5 @@ describe.each(engines)("a node SIGKILLed with clients on it, on %s", (engine) =>
       ...verdict,
       peakRssMb: sampler.peakRssMb(),
     });
-  });
+  }, SCENARIO_TIMEOUT_MS);
 });

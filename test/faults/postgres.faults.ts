@@ -7,7 +7,7 @@ import { waitFor } from "../support/waitFor.ts";
 import { startCluster, type Cluster } from "./harness/cluster.ts";
 import { startNode, type TetherNode } from "./harness/nodeProcess.ts";
 import { checkConvergence, startWriters } from "./harness/oracle.ts";
-import { recordResult, sampleNodes, size } from "./harness/run.ts";
+import { recordResult, sampleNodes, SCENARIO_TIMEOUT_MS, size } from "./harness/run.ts";
 import { startSubscribers, type Subscriber } from "./harness/subscribers.ts";
 
 describe("Postgres restarted, listener killed, NOTIFY lost (own cluster)", () => {
@@ -26,7 +26,7 @@ describe("Postgres restarted, listener killed, NOTIFY lost (own cluster)", () =>
     await Promise.all(subscribers.map((s) => s.close()));
     await Promise.all(nodes.map((n) => n.stop()));
     await cluster?.destroy();
-  });
+  }, SCENARIO_TIMEOUT_MS);
 
   it("every subscriber converges to a fresh query, no acknowledged write lost, no rollback shown", async () => {
     const endpoints = () => nodes;
@@ -69,5 +69,5 @@ describe("Postgres restarted, listener killed, NOTIFY lost (own cluster)", () =>
       peakRssMb: sampler.peakRssMb(),
       extra: { serverErrors: writers.log.serverErrors.length },
     });
-  });
+  }, SCENARIO_TIMEOUT_MS);
 });

@@ -52,3 +52,6 @@ export function recordResult(result: ScenarioResult): void {
   const file = join(RESULTS_DIR, `${result.scenario}.${result.engine}.json`);
   writeFileSync(file, `${JSON.stringify({ ...result, at: new Date().toISOString(), full: FULL }, null, 2)}\n`);
 }
+
+/** Per-test timeout: scenarios wait for conditions; this only ends a run that hangs. */
+export const SCENARIO_TIMEOUT_MS = size(240_000, 1_800_000);
