@@ -2,7 +2,9 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["packages/*/src/**/*.test.ts", "packages/*/src/**/*.test.tsx", "test/**/*.test.ts", "test/**/*.test.tsx"],
+    // Two fault scenarios run here in their short form (FAULTS_FULL unset, ~1 min); every scenario,
+    // in full and with the soak, runs in `npm run test:faults` (vitest.faults.config.ts).
+    include: ["packages/*/src/**/*.test.ts", "packages/*/src/**/*.test.tsx", "test/**/*.test.ts", "test/**/*.test.tsx", "test/faults/fuzz.faults.ts", "test/faults/postgres.faults.ts"],
     // The browser tests run afterwards, alone (vitest.e2e.config.ts): a Next build and Chromium
     // beside the rest of the suite would starve its timing-sensitive tests on 2 cores.
     exclude: ["**/node_modules/**", "test/bench/**", "test/e2e/**"],

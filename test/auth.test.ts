@@ -53,7 +53,7 @@ describe.each(engines)("auth on %s", (engine) => {
       router: app.router,
       createContext: (opts) => auth.createContext(opts),
       extraRoutes: auth.routes,
-      maxBodyBytes: MAX_BODY,
+      limits: { maxBodyBytes: MAX_BODY },
     });
   });
   afterEach(async () => {

@@ -1,13 +1,26 @@
 // What the CRDT tests and the CRDT bench share: an app with a collaborative Note under policies
 // (read: the project's owner and members; write: the same, except the read-only user "carol"),
-// tRPC clients over WebSocket + HTTP batch, a raw loro-crdt peer, a seeded random sequence.
+// presence rooms `note:<id>` for the note's readers, owner-only membership mutations, tRPC
+// clients over WebSocket + HTTP batch, a raw loro-crdt peer, a seeded random sequence.
 import { TRPCClientError } from "@trpc/client";
+import { TRPCError } from "@trpc/server";
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { z } from "zod";
-import { createTetherServer, initTether, type ChangeFeed, type CrdtOptions, type Policies, type TetherServer } from "@tether/server";
-import type { PrismaClient } from "../../generated/prisma/client.ts";
+import {
+  createStore,
+  createTetherServer,
+  initTether,
+  migrate,
+  type ChangeFeed,
+  type CrdtOptions,
+  type Policies,
+  type PolicyDb,
+  type PresenceOptions,
+  type TetherServer,
+} from "@tether/server";
+import { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
-import type { AppStore } from "./databases.ts";
+import { createTestDatabase, type AppStore } from "./databases.ts";
 import { connectAs, userFromRequest } from "./userClient.ts";
 
 export { random } from "./random.ts";
@@ -30,9 +43,34 @@ const policies: Policies<PrismaClient, Ctx> = {
   },
 };
 
+/**
+ * Room `note:<id>` is open to whoever may read that note. Read through `ctx.db` (policy-scoped,
+ * read-tracked): when a membership it depended on goes, the join ends.
+ */
+const presence: PresenceOptions<Ctx, PolicyDb<PrismaClient>> = {
+  authorize: async (ctx, room) => {
+    const id = /^note:(.+)$/.exec(room)?.[1];
+    return !!ctx.user && !!id && (await ctx.db.note.count({ where: { id } })) > 0;
+  },
+};
+
+const membership = z.object({ projectId: z.string(), userId: z.string() });
+
 export function buildCrdtApp(store: AppStore, crdt: CrdtOptions = {}, feed?: ChangeFeed) {
-  const tether = initTether<Ctx>().create({ store, schema, policies, crdt, feed });
+  const tether = initTether<Ctx>().create({ store, schema, policies, crdt, feed, presence });
+  /** Only the project's owner shares it (FORBIDDEN otherwise). */
+  const owner = tether.mutation.use(async ({ ctx, getRawInput, next }) => {
+    const { projectId } = membership.parse(await getRawInput());
+    // Through the mutation's transaction (PGlite has one connection: another client would wait on it).
+    const owned = await ctx.db.project.count({ where: { id: projectId, ownerId: ctx.user?.id ?? "" } });
+    if (!owned) throw new TRPCError({ code: "FORBIDDEN", message: "only the owner shares a project" });
+    return next();
+  });
   const router = tether.appRouter({
+    members: tether.router({
+      add: owner.input(membership).mutation(({ ctx, input }) => ctx.db.projectMember.create({ data: input })),
+      remove: owner.input(membership).mutation(({ ctx, input }) => ctx.db.projectMember.deleteMany({ where: input })),
+    }),
     notes: tether.router({
       get: tether.query.input(z.object({ id: z.string() })).query(({ ctx, input }) => ctx.db.note.findFirst({ where: { id: input.id } })),
       setBody: tether.mutation
@@ -61,6 +99,37 @@ export function serve(router: CrdtRouter): Promise<TetherServer> {
     port: 0,
     closeGraceMs: 100,
   });
+}
+
+/**
+ * Two nodes on one fresh Postgres database — each its own store, change feed, Tether and server —
+ * seeded with alice's project p1, shared with bob, and its note n1. `close` ends it all.
+ */
+export async function startTwoNodes(crdt: CrdtOptions = {}) {
+  const database = await createTestDatabase("postgres");
+  const stores = await Promise.all([0, 1].map(() => createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: database.url })));
+  const apps: Array<ReturnType<typeof buildCrdtApp>> = [];
+  const servers: TetherServer[] = [];
+  const close = async () => {
+    for (const server of servers) await server.close();
+    for (const app of apps) await app.tether.close();
+    for (const store of stores) await store.close();
+    await database.drop();
+  };
+  try {
+    await migrate({ sql: stores[0]!.sql, migrationsDir: "prisma/migrations" });
+    const db = stores[0]!.db;
+    await db.user.createMany({ data: ["alice", "bob"].map((id) => ({ id, email: `${id}@x`, name: id })) });
+    await db.project.create({ data: { id: "p1", name: "One", ownerId: "alice" } });
+    await db.projectMember.create({ data: { projectId: "p1", userId: "bob" } });
+    await db.note.create({ data: { id: "n1", projectId: "p1", body: "" } });
+    for (const store of stores) apps.push(buildCrdtApp(store, crdt));
+    for (const app of apps) servers.push(await serve(app.router));
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { stores, apps, servers, close };
 }
 
 /**

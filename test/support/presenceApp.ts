@@ -27,8 +27,11 @@ export interface RoomView {
   leave(): void;
 }
 
+/** Any Tether app's client: `$presence` is the same on every router. */
+export type PresenceClient = Pick<TRPCClient<PresenceRouter>, "$presence">;
+
 /** Joins `room` as `clientId`; `cleanups` gets the leave. */
-export function joinRoom(trpc: TRPCClient<PresenceRouter>, room: string, clientId: string, cleanups: Array<() => unknown>): RoomView {
+export function joinRoom(trpc: PresenceClient, room: string, clientId: string, cleanups: Array<() => unknown>): RoomView {
   // Never expires locally: what a client shows is what the server says (its clock decides expiry).
   let local = new EphemeralStore(2 ** 31 - 1);
   const view: RoomView = {

@@ -54,11 +54,20 @@ export interface SseSubscriptionOptions {
   eventSourceOptions?: Record<string, unknown>;
 }
 
+/** The server's default `maxBatchSize` (@tether/server DEFAULT_TRANSPORT_LIMITS). */
+const DEFAULT_MAX_BATCH_SIZE = 50;
+
 export interface TetherClientOptions {
   /** The tRPC endpoint for HTTP (queries, mutations), e.g. "/trpc" or "http://localhost:3000/trpc". */
   url: string;
   headers?: HTTPHeaders | (() => HTTPHeaders | Promise<HTTPHeaders>);
   fetch?: typeof fetch;
+  /**
+   * Most calls batched into one HTTP request. Default 50: the server's default `maxBatchSize`
+   * (a larger batch is refused whole with BAD_REQUEST), so a page firing more calls in one tick
+   * sends several requests instead.
+   */
+  maxBatchSize?: number;
   subscriptions?: WebSocketSubscriptionOptions | SseSubscriptionOptions;
   /** The app's own QueryClient; default: a new one. */
   queryClient?: QueryClient;
@@ -186,7 +195,12 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
     splitLink<AnyRouter>({
       condition: (op) => op.type === "subscription",
       true: subscriptionLink,
-      false: httpBatchLink<AnyRouter>({ url: options.url, headers: options.headers, fetch: options.fetch }),
+      false: httpBatchLink<AnyRouter>({
+        url: options.url,
+        headers: options.headers,
+        fetch: options.fetch,
+        maxItems: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
+      }),
     }),
   ];
   const trpc = createTRPCClient<TRouter>({ links: links as TRPCLink<TRouter>[] });

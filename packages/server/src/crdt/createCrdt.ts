@@ -1,5 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import { decodeImportBlobMeta, type LoroDoc } from "loro-crdt";
+import type { RecordedRun } from "../access/index.ts";
 import type { SessionGuard } from "../auth/index.ts";
 import type { ChangeFeed } from "../feed/index.ts";
 import type { SubscriptionLimits } from "../limits/index.ts";
@@ -29,8 +30,11 @@ export interface CrdtDeps {
   options?: CrdtOptions;
   /** The node's change feed (the reactor's). */
   feed: () => Promise<ChangeFeed>;
-  /** Runs `fn` as `ctx`'s call with the policy-scoped client (as a query procedure would). */
-  readAs: <T>(ctx: object, fn: (db: unknown) => Promise<T>) => Promise<T>;
+  /**
+   * Runs a check as `ctx`'s call with the policy-scoped, read-tracking client (as a live query
+   * runs): a stream's readability is re-checked when a change touches what it read.
+   */
+  access: RecordedRun;
   /** The subscriber's sharing scope (user): one readability check per scope and change. */
   scope: (ctx: object) => string;
   guard?: SessionGuard | null;
@@ -87,7 +91,6 @@ export function createCrdt(deps: CrdtDeps) {
   const visible = (db: unknown, t: DocTarget) =>
     delegateOf(db, t.model).findFirst({ where: { [t.pk.name]: t.pkValue }, select: { [t.pk.name]: true } });
 
-  const readable = (ctx: object, t: DocTarget) => deps.readAs(ctx, async (db) => (await visible(db, t)) !== null);
 
   /** Reconciles the stored document with a column written by something else (own transaction). */
   async function reconcile(t: DocTarget): Promise<void> {
@@ -105,7 +108,18 @@ export function createCrdt(deps: CrdtDeps) {
     return loadDoc(storeSql, t);
   }
 
-  const hub = new DocHub({ sql: deps.sql, schema: deps.schema, log: deps.log, feed: deps.feed, read, readable, reconcile });
+  const hub = new DocHub({
+    sql: deps.sql,
+    schema: deps.schema,
+    log: deps.log,
+    feed: deps.feed,
+    read,
+    visible: async (db, t) => (await visible(db, t)) !== null,
+    access: deps.access,
+    reconcile,
+    maxQueuedMessages: options.maxQueuedStreamMessages,
+    maxQueuedBytes: options.maxQueuedStreamBytes,
+  });
 
   function checkUpdateSize(update: string): Uint8Array {
     const tooLarge = () =>
@@ -176,11 +190,13 @@ export function createCrdt(deps: CrdtDeps) {
       return { version };
     },
 
-    /** `$crdt.stream`: catch-up from `version`, then every committed change, on any node. */
+    /**
+     * `$crdt.stream`: catch-up from `version`, then every committed change, on any node; NOT_FOUND
+     * when the caller cannot read the row, or as soon as it no longer can.
+     */
     async *stream(ctx: object, input: CrdtStreamInput, signal: AbortSignal): AsyncGenerator<CrdtUpdateMessage> {
       const t = resolveTarget(deps.schema, input);
       const from = decodeVersion(input.version);
-      if (!(await readable(ctx, t))) throw notFound();
       await ensureDeletionTrigger(storeSql, t.model, true);
       const release = deps.subscriptionLimits?.acquire(ctx) ?? (() => undefined);
       const finished = new AbortController();
@@ -201,7 +217,16 @@ export function createCrdt(deps: CrdtDeps) {
 
     stats(): CrdtStats {
       const streamed = hub.stats();
-      return { streamedDocs: streamed.docs, streamSubscribers: streamed.subscribers, ...counters, reloads: hub.counters.reloads };
+      return {
+        streamedDocs: streamed.docs,
+        streamSubscribers: streamed.subscribers,
+        streamQueuedMessages: streamed.queuedMessages,
+        streamQueuedBytes: streamed.queuedBytes,
+        streamFolds: hub.counters.folds,
+        accessRechecks: streamed.rechecks,
+        ...counters,
+        reloads: hub.counters.reloads,
+      };
     },
 
     close: () => hub.close(),

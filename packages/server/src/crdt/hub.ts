@@ -1,4 +1,6 @@
 import { LoroDoc, VersionVector } from "loro-crdt";
+import { TRPCError } from "@trpc/server";
+import { AccessWatch, type AccessLease, type RecordedRun, type Revocation } from "../access/index.ts";
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
 import { AsyncQueue } from "../reactor/index.ts";
@@ -19,19 +21,34 @@ export interface HubDeps {
   feed: () => Promise<ChangeFeed>;
   /** The committed document, reconciled with its column; null when the row is gone. */
   read: (t: DocTarget) => Promise<LoroDoc | null>;
-  /** Whether `ctx` may still read the row (its read policy, through the policy-scoped client). */
-  readable: (ctx: object, t: DocTarget) => Promise<boolean>;
+  /** Whether the row is visible through `db` (the caller's policy-scoped client). */
+  visible: (db: unknown, t: DocTarget) => Promise<boolean>;
+  /** Runs a check as a caller, recording what it read (the readability watch's runner). */
+  access: RecordedRun;
   /** Brings the document in line with a column something else wrote (own transaction). */
   reconcile: (t: DocTarget) => Promise<void>;
+  /** Per-subscriber bound of queued updates (see `CrdtOptions.maxQueuedStreamMessages` / `…Bytes`). */
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+}
+
+/** An update waiting for its subscriber, with the version it brings the subscriber to. */
+interface Queued {
+  readonly message: CrdtUpdateMessage;
+  readonly version: VersionVector;
+  readonly bytes: number;
 }
 
 interface Subscriber {
-  readonly ctx: object;
-  /** Subscribers of one scope (user) share one readability check. */
-  readonly scope: string;
-  /** What this subscriber has: its own version, then everything sent to it. */
+  /** What this subscriber has been sent: its own version, then everything queued for it. */
   version: VersionVector;
-  readonly queue: AsyncQueue<CrdtUpdateMessage>;
+  /** What it has taken off its queue: where a folded backlog starts from. */
+  delivered: VersionVector;
+  /** Base64 characters waiting in its queue. */
+  queuedBytes: number;
+  readonly queue: AsyncQueue<Queued>;
+  /** Its hold on "may read this row", shared with its scope's other subscribers of the document. */
+  lease: AccessLease | null;
 }
 
 /** One streamed document on this node: its committed state and its subscribers. */
@@ -72,10 +89,15 @@ export class DocHub {
   private subscription: FeedSubscription | null = null;
   private starting: Promise<void> | null = null;
   private closed = false;
-  readonly counters = { reloads: 0 };
+  readonly counters = { reloads: 0, folds: 0 };
+  /** Readability of each (document, scope), re-checked when a change touches what it read. */
+  private readonly access: AccessWatch;
 
   constructor(private readonly deps: HubDeps) {
     for (const model of crdtModels(deps.schema)) this.modelsByTable.set(model.table, model);
+    // Fed from this hub's own feed subscription (no `feed` of its own): a fan-out then never runs
+    // ahead of the verdicts of the changes before it.
+    this.access = new AccessWatch({ schema: deps.schema, log: deps.log, run: deps.access });
   }
 
   start(): Promise<void> {
@@ -86,21 +108,39 @@ export class DocHub {
     return this.starting;
   }
 
-  stats(): { docs: number; subscribers: number } {
+  stats(): { docs: number; subscribers: number; queuedMessages: number; queuedBytes: number; rechecks: number } {
     let subscribers = 0;
-    for (const hd of this.docs.values()) subscribers += hd.subscribers.size;
-    return { docs: this.docs.size, subscribers };
+    let queuedMessages = 0;
+    let queuedBytes = 0;
+    for (const hd of this.docs.values()) {
+      subscribers += hd.subscribers.size;
+      for (const s of hd.subscribers) {
+        queuedMessages += s.queue.length;
+        queuedBytes += s.queuedBytes;
+      }
+    }
+    return { docs: this.docs.size, subscribers, queuedMessages, queuedBytes, rechecks: this.access.counters.rechecks };
   }
 
   /**
-   * A subscriber's stream: first what `version` lacks, then every committed change. Ends when
-   * `signal` aborts, or with NOT_FOUND when the row goes away or stops being readable.
+   * A subscriber's stream: first what `version` lacks, then every committed change. NOT_FOUND at
+   * once if `ctx` cannot read the row; later ends when `signal` aborts, or with NOT_FOUND when the
+   * row goes away or stops being readable (as soon as the change that hides it is seen).
    */
   async *subscribe(t: DocTarget, ctx: object, scope: string, version: VersionVector, signal: AbortSignal): AsyncGenerator<CrdtUpdateMessage> {
-    // The feed is subscribed before the document is loaded: every commit is then either in the
-    // load or delivered after this subscriber is registered.
+    // The feed is subscribed before the readability check and the load: every commit is then
+    // either seen by them or delivered after this subscriber is registered.
     await this.start();
     if (this.closed) return;
+    const subscriber: Subscriber = { version, delivered: version, queuedBytes: 0, queue: new AsyncQueue<Queued>(), lease: null };
+    subscriber.lease = await this.access.open(`${t.key}\u0000${scope}`, ctx, (db) => this.deps.visible(db, t), (why) =>
+      subscriber.queue.end(revocationError(why)),
+    );
+    if (!subscriber.lease) throw notFound();
+    if (this.closed) {
+      subscriber.lease.release();
+      return;
+    }
     let hd = this.docs.get(t.key);
     if (!hd) {
       const fresh = new HubDoc(t);
@@ -113,7 +153,6 @@ export class DocHub {
       void fresh.run(() => this.load(fresh)).catch(() => undefined);
     }
     const doc = hd;
-    const subscriber: Subscriber = { ctx, scope, version, queue: new AsyncQueue<CrdtUpdateMessage>() };
     doc.subscribers.add(subscriber);
     const onAbort = () => subscriber.queue.end();
     signal.addEventListener("abort", onAbort, { once: true });
@@ -121,18 +160,20 @@ export class DocHub {
       void doc.run(() => {
         if (doc.closed || subscriber.queue.isEnded) return;
         const current = doc.doc.oplogVersion();
-        subscriber.queue.push({ update: encodeBase64(doc.doc.export({ mode: "update", from: subscriber.version })), version: encodeVersion(current) });
-        subscriber.version = current;
+        this.send(doc, subscriber, encodeBase64(doc.doc.export({ mode: "update", from: subscriber.version })), current, encodeVersion(current));
       });
       if (signal.aborted) return;
       for (;;) {
         const next = await subscriber.queue.next();
         if (next.done) return;
-        yield next.value;
+        subscriber.delivered = next.value.version;
+        subscriber.queuedBytes -= next.value.bytes;
+        yield next.value.message;
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
       subscriber.queue.end();
+      subscriber.lease.release();
       doc.subscribers.delete(subscriber);
       if (doc.subscribers.size === 0) this.drop(doc);
     }
@@ -141,6 +182,7 @@ export class DocHub {
   async close(): Promise<void> {
     this.closed = true;
     this.subscription?.close();
+    await this.access.close();
     for (const hd of this.docs.values()) {
       for (const subscriber of hd.subscribers) subscriber.queue.end();
       hd.closed = true;
@@ -181,6 +223,8 @@ export class DocHub {
   }
 
   private onFeedEvent(event: FeedEvent): void {
+    // First: a re-check this event calls for is due before any fan-out it precedes runs.
+    this.access.observe(event);
     if (this.docs.size === 0) return;
     if (event.type === "resync") {
       // Changes were trimmed before this node read them: rebuild every streamed document.
@@ -188,7 +232,7 @@ export class DocHub {
         void hd.run(async () => {
           this.counters.reloads += 1;
           await this.load(hd);
-          await this.fanOut(hd, true);
+          await this.fanOut(hd);
         }).catch((error) => this.fail(hd, error));
       }
       return;
@@ -247,8 +291,7 @@ export class DocHub {
         );
       }
     }
-    // A row update may change who can read it: every subscriber is checked again then.
-    await this.fanOut(hd, w.rowChanged !== null);
+    await this.fanOut(hd);
   }
 
   private async importUpdates(hd: HubDoc, ids: number[]): Promise<void> {
@@ -268,36 +311,58 @@ export class DocHub {
     }
   }
 
-  /** Sends each subscriber what it lacks, after checking it may still read the row. */
-  private async fanOut(hd: HubDoc, checkAll: boolean): Promise<void> {
+  /**
+   * Sends each subscriber what it lacks, once its access verdict is current (a re-check the same
+   * or an earlier feed event called for is awaited: nothing reaches a reader who lost access).
+   */
+  private async fanOut(hd: HubDoc): Promise<void> {
     if (hd.closed) return;
     const current = hd.doc.oplogVersion();
     const due = [...hd.subscribers].filter((s) => !s.queue.isEnded && hasNews(current, s.version));
-    const toCheck = checkAll ? [...hd.subscribers] : due;
-    if (toCheck.length === 0) return;
-    const verdicts = new Map<string, Promise<boolean>>();
-    for (const s of toCheck) {
-      if (!verdicts.has(s.scope)) verdicts.set(s.scope, this.deps.readable(s.ctx, hd.target).catch(() => false));
-    }
-    for (const s of toCheck) {
-      if (await verdicts.get(s.scope)) continue;
-      s.queue.end(notFound());
-      hd.subscribers.delete(s);
-    }
+    if (due.length === 0) return;
+    const allowed = await Promise.all(due.map((s) => s.lease?.current() ?? false));
     if (hd.closed) return;
     const version = encodeVersion(current);
     const exports = new Map<string, string>();
-    for (const s of due) {
-      if (!hd.subscribers.has(s)) continue;
+    for (const [i, s] of due.entries()) {
+      if (!allowed[i]) {
+        s.queue.end(notFound());
+        continue;
+      }
+      if (!hd.subscribers.has(s) || s.queue.isEnded) continue;
       const from = encodeVersion(s.version);
       let update = exports.get(from);
       if (update === undefined) {
         update = encodeBase64(hd.doc.export({ mode: "update", from: s.version }));
         exports.set(from, update);
       }
-      s.queue.push({ update, version });
-      s.version = current;
+      this.send(hd, s, update, current, version);
     }
-    if (hd.subscribers.size === 0) this.drop(hd);
   }
+
+  /**
+   * Queues an update for a subscriber, within its bound: past it, the backlog (what it has not
+   * taken yet) is replaced by one update from what it has taken — the same document state in
+   * one message, whatever the number of edits it missed.
+   */
+  private send(hd: HubDoc, s: Subscriber, update: string, current: VersionVector, version: string): void {
+    let bytes = update.length;
+    const full = s.queue.length >= this.deps.maxQueuedMessages || s.queuedBytes + bytes > this.deps.maxQueuedBytes;
+    if (full && s.queue.length > 0) {
+      s.queue.clear();
+      s.queuedBytes = 0;
+      update = encodeBase64(hd.doc.export({ mode: "update", from: s.delivered }));
+      bytes = update.length;
+      this.counters.folds += 1;
+    }
+    s.queue.push({ message: { update, version }, version: current, bytes });
+    s.queuedBytes += bytes;
+    s.version = current;
+  }
+}
+
+/** How a stream ends when its reader loses access: NOT_FOUND (hidden) or a retryable failure. */
+function revocationError(why: Revocation): TRPCError {
+  if (why.kind === "refused") return notFound();
+  return new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "checking access to the document failed; reconnect", cause: why.error });
 }

@@ -10,6 +10,15 @@ export interface CrdtOptions {
   compactEveryBytes?: number;
   /** Documents a node keeps decoded in memory for pushes (LRU). Default 500. */
   cachedDocs?: number;
+  /**
+   * Updates queued for one `$crdt.stream` subscriber that is not reading (SSE pauses a stream on
+   * backpressure; a server-side consumer may stall). Past this — or past
+   * `maxQueuedStreamBytes` — its backlog is folded into one update from the version it has
+   * taken: memory stays bounded and it still converges. Default 256.
+   */
+  maxQueuedStreamMessages?: number;
+  /** … or once its queued updates add up to this many bytes (base64). Default 4 MiB. */
+  maxQueuedStreamBytes?: number;
 }
 
 export const DEFAULT_CRDT_OPTIONS: Required<CrdtOptions> = {
@@ -17,6 +26,8 @@ export const DEFAULT_CRDT_OPTIONS: Required<CrdtOptions> = {
   compactEveryUpdates: 100,
   compactEveryBytes: 1024 * 1024,
   cachedDocs: 500,
+  maxQueuedStreamMessages: 256,
+  maxQueuedStreamBytes: 4 * 1024 * 1024,
 };
 
 const base64 = z.string().max(64 * 1024 * 1024);
@@ -50,6 +61,14 @@ export interface CrdtStats {
   /** Documents with stream subscribers on this node. */
   streamedDocs: number;
   streamSubscribers: number;
+  /** Updates queued for stream subscribers that have not taken them yet (over all of them). */
+  streamQueuedMessages: number;
+  /** … and their size (base64 characters). */
+  streamQueuedBytes: number;
+  /** Backlogs folded into one catch-up update because a subscriber fell past its bound. */
+  streamFolds: number;
+  /** Readability re-checks run because a committed change touched what a check read. */
+  accessRechecks: number;
   pushes: number;
   compactions: number;
   /** Times a node had to reload a document because an update it was told about was compacted away. */

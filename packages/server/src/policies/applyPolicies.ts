@@ -1,7 +1,9 @@
 import { TRPCError } from "@trpc/server";
 import type { FieldMeta, ModelMeta, SchemaMeta } from "../schema/index.ts";
 import { policyScope, withoutPolicies, type PolicyScope } from "./scope.ts";
-import { ArgScoper, andWhere, isObject, type Condition } from "./scopeArgs.ts";
+import { conjoin, foldWhere, isObject, type Condition } from "./condition.ts";
+import { applyFill } from "./fill.ts";
+import { ArgScoper } from "./scopeArgs.ts";
 import type { AnyModelPolicy, PolicyOptions } from "./types.ts";
 
 type Args = Record<string, unknown>;
@@ -76,8 +78,17 @@ export class PolicyEngine {
     }
     const call = new Call(this, this.schema, scope, model);
     const input: Args = isObject(args) ? args : {};
-    if (READS.has(operation)) return query(await call.scoper.scopeRead(model, input));
-    if (FILTERS.has(operation)) return query(withWhere(input, await call.scoper.scopeFilter(model, input.where)));
+    if (READS.has(operation)) {
+      const scoped = await call.scoper.scopeRead(model, input);
+      // Nothing admitted: answered here, never by a where Prisma would have to get right.
+      if (!scoped) return nothingRead(operation, model);
+      return applyFill(await query(scoped.args).catch((error: unknown) => rethrowNotFound(error, model)), scoped.fill);
+    }
+    if (FILTERS.has(operation)) {
+      const where = await call.scoper.scopeFilter(model, input.where);
+      if (where === false) return nothingCounted(operation, input);
+      return query(withWhere(input, where));
+    }
     if (RAW.has(operation)) {
       if (this.rawSql === "deny") throw forbidden(`raw ${operation} bypasses row policies and is refused through ctx.db`);
       return query(args);
@@ -107,10 +118,38 @@ export function compoundUniqueAsFilter(meta: ModelMeta, where: Args | undefined)
   return out ?? where;
 }
 
-function withWhere(args: Args, where: Args | undefined): Args {
+function withWhere(args: Args, where: Condition): Args {
   const out = { ...args };
-  if (where === undefined) delete out.where;
+  if (where === true) delete out.where;
   else out.where = where;
+  return out;
+}
+
+/** A read of no admitted row: what Prisma answers when nothing matches. */
+function nothingRead(operation: string, model: string): unknown {
+  if (operation === "findMany") return [];
+  if (operation.endsWith("OrThrow")) throw notFound(model);
+  return null;
+}
+
+/** Prisma's not-found (`findUniqueOrThrow`/`findFirstOrThrow`) is the same NOT_FOUND as a denied row. */
+function rethrowNotFound(error: unknown, model: string): never {
+  if ((error as { code?: unknown } | null)?.code === "P2025") throw notFound(model);
+  throw error;
+}
+
+/** count/aggregate/groupBy over no admitted row, shaped as Prisma shapes them over none. */
+function nothingCounted(operation: string, args: Args): unknown {
+  if (operation === "groupBy") return [];
+  const each = (spec: unknown, value: unknown) =>
+    isObject(spec) ? Object.fromEntries(Object.entries(spec).filter(([, on]) => on).map(([key]) => [key, value])) : value;
+  if (operation === "count") return isObject(args.select) ? each(args.select, 0) : 0;
+  const out: Args = {};
+  for (const [key, spec] of Object.entries(args)) {
+    if (!spec) continue;
+    if (key === "_count") out[key] = each(spec, 0);
+    else if (key === "_sum" || key === "_avg" || key === "_min" || key === "_max") out[key] = each(spec, null);
+  }
   return out;
 }
 
@@ -159,7 +198,8 @@ class Call {
         message: `policy read(${model}) returned a where with undefined at "${hole}": Prisma drops undefined filters, so it would admit every row`,
       });
     }
-    return result;
+    // `{}`, `{ AND: [] }` → every row; `{ OR: [] }`, `{ id: { in: [] } }` → none: decided here.
+    return foldWhere(this.schema, model, result);
   }
 
   private delegate(model = this.model): Delegate {
@@ -174,10 +214,11 @@ class Call {
   }
 
   /** The rows a write's `where` selects, read for the checks (policies suspended). */
-  private rowsOf(where: Args | undefined, many: true): Promise<Row[]>;
-  private rowsOf(where: Args | undefined, many: false): Promise<Row | null>;
-  private rowsOf(where: Args | undefined, many: boolean): Promise<Row[] | Row | null> {
-    const filter = compoundUniqueAsFilter(this.meta, where);
+  private rowsOf(where: Condition, many: true): Promise<Row[]>;
+  private rowsOf(where: Condition, many: false): Promise<Row | null>;
+  private rowsOf(where: Condition, many: boolean): Promise<Row[] | Row | null> {
+    if (where === false) return Promise.resolve(many ? [] : null); // nothing admitted: nothing to read
+    const filter = compoundUniqueAsFilter(this.meta, where === true ? undefined : where);
     return this.system((d) => (many ? d.findMany!({ where: filter }) : d.findFirst!({ where: filter }))) as Promise<Row[] | Row | null>;
   }
 
@@ -215,7 +256,7 @@ class Call {
         const before = await this.rowsOf(where, false);
         // Missing and not admitted look the same: nothing says the row exists.
         if (!before) throw notFound(this.model);
-        const after = (await query({ ...rest, where: andWhere(where, [this.keysIn([before])]) })) as Row;
+        const after = (await query({ ...rest, where: this.narrowed(where, [before]) })) as Row;
         await this.check(policy, "update", before, after);
         return projection ? (await this.reproject([after], projection))[0] : after;
       }
@@ -225,7 +266,7 @@ class Call {
         const before = await this.rowsOf(where, true);
         if (before.length === 0) return operation === "updateMany" ? { count: 0 } : [];
         // Only the rows just read (and checked) are written, whatever commits meanwhile.
-        const result = await query({ ...rest, where: andWhere(where, [this.keysIn(before)]) });
+        const result = await query({ ...rest, where: this.narrowed(where, before) });
         const after = new Map(((await this.system((d) => d.findMany!({ where: this.keysIn(before) }))) as Row[]).map((r) => [this.key(r), r]));
         for (const row of before) {
           const next = after.get(this.key(row));
@@ -238,7 +279,10 @@ class Call {
       case "upsert": {
         const where = await this.scoper.scopeFilter(this.model, args.where);
         const before = await this.rowsOf(where, false);
-        const after = (await query({ ...rest, where })) as Row;
+        // No row admitted: the upsert can only create (Prisma never sees a where admitting none).
+        const after = (
+          where === false ? await this.system((d) => d.create!({ data: rest.create })) : await query({ ...rest, where: where === true ? args.where : where })
+        ) as Row;
         if (before) await this.check(policy, "update", before, after);
         else await this.check(policy, "create", after);
         return projection ? (await this.reproject([after], projection))[0] : after;
@@ -249,15 +293,17 @@ class Call {
         if (!before) throw notFound(this.model);
         await this.check(policy, "delete", before);
         // The deleted row comes back with what was asked of it, nested reads scoped.
-        const scoped = projection ? await this.scoper.scopeRead(this.model, { ...projection, where }, { ownRule: false }) : { where };
-        return query({ ...rest, ...scoped });
+        const target = this.narrowed(where, [before]);
+        const scoped = projection ? await this.scoper.scopeRead(this.model, { ...projection, where: target }, { ownRule: false }) : { args: { where: target }, fill: null };
+        if (!scoped) throw forbidden(`the deleted ${this.model} includes relations this caller may not read`);
+        return applyFill(await query({ ...rest, ...scoped.args }), scoped.fill);
       }
       case "deleteMany": {
         const where = await this.scoper.scopeFilter(this.model, args.where);
         const before = await this.rowsOf(where, true);
         for (const row of before) await this.check(policy, "delete", row);
         if (before.length === 0) return { count: 0 };
-        return query({ ...rest, where: andWhere(where, [this.keysIn(before)]) });
+        return query({ ...rest, where: this.narrowed(where, before) });
       }
       default:
         throw forbidden(`${operation} on ${this.model} is not supported under a policy`);
@@ -306,6 +352,11 @@ class Call {
     return JSON.stringify(this.meta.primaryKey.map((k) => row[k]));
   }
 
+  /** The write's where, narrowed to the rows read and checked (never empty: they were read). */
+  private narrowed(where: Condition, rows: readonly Row[]): unknown {
+    return conjoin(where === true ? undefined : where, [this.keysIn(rows)]);
+  }
+
   private keysIn(rows: readonly Row[]): Args {
     const keys = this.meta.primaryKey;
     if (keys.length === 1) return { [keys[0]!]: { in: rows.map((r) => r[keys[0]!]) } };
@@ -324,7 +375,8 @@ class Call {
     const added = select ? keys.filter((k) => !select[k]) : [];
     for (const k of added) select![k] = true;
     const scoped = await this.scoper.scopeRead(this.model, { ...projection, ...(select ? { select } : {}), where: this.keysIn(rows) }, { ownRule: false });
-    const found = new Map(((await this.system((d) => d.findMany!(scoped))) as Row[]).map((r) => [this.key(r), r]));
+    const read = scoped ? applyFill((await this.system((d) => d.findMany!(scoped.args))) as Row[], scoped.fill) : [];
+    const found = new Map(read.map((r) => [this.key(r), r]));
     return rows.map((row) => {
       const full = found.get(this.key(row));
       if (!full) throw forbidden(`the written ${this.model} includes relations this caller may not read`);

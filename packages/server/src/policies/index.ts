@@ -2,7 +2,7 @@ export { applyPolicies, clientProperty, PolicyEngine } from "./applyPolicies.ts"
 export type { PolicyEngineOptions } from "./applyPolicies.ts";
 export { policyScope, runWithPolicyScope, withoutPolicies } from "./scope.ts";
 export type { PolicyScope } from "./scope.ts";
-export { andWhere, NOTHING } from "./scopeArgs.ts";
+export type { Condition } from "./condition.ts";
 export { denyAll } from "./types.ts";
 export type {
   AnyModelPolicy,

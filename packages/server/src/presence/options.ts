@@ -1,10 +1,16 @@
+import type { PolicyContext } from "../policies/index.ts";
+
 /** How presence is configured (`initTether().create({ presence })`). */
-export interface PresenceOptions<Ctx> {
+export interface PresenceOptions<Ctx, Db = unknown> {
   /**
-   * May this caller join `room`? Default: any signed-in caller (`ctx.user` non-null). Checked once
-   * per `$presence.join`; `$presence.set` needs that join, so it is not checked again.
+   * May this caller join `room`? Default: any signed-in caller (`ctx.user` non-null). Checked at
+   * each `$presence.join`, and again whenever a committed change touches what it read through
+   * `ctx.db` (the caller's policy-scoped client, read-tracked like a live query's): a refusal then
+   * ends the join with FORBIDDEN and removes its entry. Read through `ctx.db`, not another client:
+   * reads elsewhere are invisible, and such a join is only checked when it starts.
+   * `$presence.set` needs an open join whose verdict still holds.
    */
-  authorize?: (ctx: Ctx, room: string) => boolean | Promise<boolean>;
+  authorize?: (ctx: PolicyContext<Ctx, Db>, room: string) => boolean | Promise<boolean>;
   /**
    * An entry nobody refreshed for this long is dropped (and the drop broadcast). Clients refresh
    * every `timeoutMs / 3`; the first join message tells them the value. Default 30 s.
@@ -28,7 +34,7 @@ export interface PresenceOptions<Ctx> {
 }
 
 export interface ResolvedPresenceOptions<Ctx> {
-  authorize: (ctx: Ctx, room: string) => boolean | Promise<boolean>;
+  authorize: (ctx: PolicyContext<Ctx, unknown>, room: string) => boolean | Promise<boolean>;
   timeoutMs: number;
   maxRoomsPerConnection: number;
   maxStateBytes: number;

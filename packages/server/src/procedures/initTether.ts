@@ -1,5 +1,6 @@
 import { initTRPC, TRPCError, tracked, type AnyRouter } from "@trpc/server";
 import { z } from "zod";
+import type { RecordedRun } from "../access/index.ts";
 import { requireRole, requireUser, withSessionWatch, type Authed, type SessionGuard } from "../auth/index.ts";
 import { createCrdt, crdtPullInput, crdtPushInput, crdtStreamInput, type CrdtOptions } from "../crdt/index.ts";
 import { tetherErrorFormatter, toClientError } from "../errors/index.ts";
@@ -23,6 +24,7 @@ import {
   withoutPolicies,
   type AnyModelPolicy,
   type Policies,
+  type PolicyDb,
   type PolicyOptions,
 } from "../policies/index.ts";
 import { PresenceHub, presenceJoinInput, presenceSetInput, type PresenceOptions } from "../presence/index.ts";
@@ -96,8 +98,12 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
     /** Depth and size of a `$live` input and a presence state (BAD_REQUEST past them). Default `DEFAULT_JSON_BOUNDS`. */
     input?: Partial<JsonBounds>;
   };
-  /** Presence rooms (`$presence.join` / `$presence.set`): who may join, entry timeout, size limits. */
-  presence?: PresenceOptions<Ctx>;
+  /**
+   * Presence rooms (`$presence.join` / `$presence.set`): who may join (`authorize` gets `ctx.db`,
+   * policy-scoped and read-tracked: a change to what it read re-checks open joins), entry
+   * timeout, size limits.
+   */
+  presence?: PresenceOptions<Ctx, PolicyDb<Client>>;
   /** CRDT documents of `@crdt` fields (`$crdt.pull/push/stream`): update size limit, compaction. */
   crdt?: CrdtOptions;
 }
@@ -184,6 +190,17 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   /** Runs `fn` as `ctx`'s call under policies (a no-op without any). */
   const scoped = <T>(ctx: object, db: unknown, transactional: boolean, fn: () => T): T =>
     engine.active ? runWithPolicyScope({ ctx, db, transactional }, fn) : fn();
+  /** An access check (presence `authorize`, a document's readability) run as a live query runs: its reads recorded. */
+  const recordedRun: RecordedRun = async (ctx, check) => {
+    const recorder = createReadSetRecorder();
+    const allowed = await liveReads.run(recorder, () => scoped(ctx, trackedDb, false, async () => (await check(trackedDb)) === true));
+    return { allowed, readSet: recorder.readSet() };
+  };
+  /** The node's change feed, shared by the reactor, CRDT streams and presence's access watch. */
+  const startedFeed = async () => {
+    await reactor.start();
+    return feed!;
+  };
 
   // Rate limits are on unless the app turns them off explicitly (`limits: { rate: false }`).
   const rateOptions = options.limits?.rate;
@@ -301,17 +318,18 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
 
   // Presence: in memory, nothing persisted, relayed between nodes through the store's NOTIFY;
   // a join ends with its session too.
-  const presence = new PresenceHub<Ctx>(options.presence, {
+  const presence = new PresenceHub<Ctx>(options.presence as PresenceOptions<Ctx>, {
     sessionEnded: guard ? (ctx, until) => guard.admit(ctx, until) : undefined,
     sql: store.sql,
     log,
+    access: { run: recordedRun, feed: startedFeed, schema, scope: (ctx) => scope(ctx as Ctx) },
   });
   const presenceRouter = t.router({
     join: base.input(presenceJoinInput).subscription(({ ctx, input, signal }) => presence.join(ctx as unknown as Ctx, input, signal)),
     set: base
       .input(boundedPresenceState(options.limits?.input))
       .input(presenceSetInput)
-      .mutation(({ ctx, input }) => presence.set(ctx as unknown as Ctx, input)),
+      .mutation(async ({ ctx, input }) => presence.set(ctx as unknown as Ctx, input)),
   });
 
   // CRDT documents: pull/push through the query/mutation builders (policies, transaction, commit
@@ -321,11 +339,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     schema,
     log,
     options: options.crdt,
-    feed: async () => {
-      await reactor.start();
-      return feed!;
-    },
-    readAs: (ctx, fn) => scoped(ctx, baseDb, false, () => fn(baseDb)),
+    feed: startedFeed,
+    access: recordedRun,
     scope: (ctx) => scope(ctx as Ctx),
     guard,
     subscriptionLimits,

@@ -9,5 +9,6 @@ export type { LiveEvent } from "./queryGroup.ts";
 export { createReadSetRecorder, readsOfOperation, trackReads } from "./readSet.ts";
 export type { Read, ReadSet, ReadSetRecorder, ReadSink } from "./readSet.ts";
 export { affects, matchesWhere } from "./predicate.ts";
+export { GroupIndex } from "./groupIndex.ts";
 export type { Match } from "./predicate.ts";
 export { stableStringify } from "./stableJson.ts";

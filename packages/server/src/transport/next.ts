@@ -6,16 +6,22 @@ import {
 } from "@trpc/server/adapters/fetch";
 import type { CreateTetherContext, FetchContextOptions, TransportErrorHandler } from "./contextOptions.ts";
 import { commitResponseMeta } from "./commitHeader.ts";
-import { DEFAULT_MAX_BODY_BYTES } from "./limits.ts";
+import { transportLimits, type TransportLimits } from "./limits.ts";
+import { forbiddenOriginBody, isForeignCookieRequest, type OriginPolicy } from "./origins.ts";
 
 export interface NextRouteHandlerOptions<TRouter extends AnyRouter> {
   router: TRouter;
   createContext: CreateTetherContext<TRouter, FetchContextOptions>;
   /** The route's URL path, e.g. "/api/trpc" for `app/api/trpc/[trpc]/route.ts`. */
   endpoint?: string;
-  /** Largest request body, in bytes (the fetch adapter has no limit of its own). Default 1 MB. */
-  maxBodyBytes?: number;
-  maxBatchSize?: number;
+  /**
+   * Overrides of `DEFAULT_TRANSPORT_LIMITS`; `maxBodyBytes` and `maxBatchSize` apply here (the
+   * fetch adapter has no body limit of its own). SSE streams need no send budget: tRPC's stream
+   * is pulled by the response, so a reader that stops pauses the subscription.
+   */
+  limits?: Partial<Pick<TransportLimits, "maxBodyBytes" | "maxBatchSize">>;
+  /** Requests carrying a cookie from another origin get 403; see `OriginPolicy`. */
+  origins?: OriginPolicy;
   onError?: TransportErrorHandler;
 }
 
@@ -33,10 +39,18 @@ export function nextRouteHandler<TRouter extends AnyRouter>(
   options: NextRouteHandlerOptions<TRouter>,
 ): NextRouteHandler {
   const endpoint = options.endpoint ?? "/api/trpc";
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limits = transportLimits(options.limits);
+  const origins = options.origins ?? {};
   const onError = options.onError;
 
-  const handle = (req: Request): Promise<Response> => {
+  const handle = async (req: Request): Promise<Response> => {
+    // Before tRPC: nothing of a cross-site request that carries the user's cookie may run.
+    if (isForeignCookieRequest((name) => req.headers.get(name) ?? undefined, origins)) {
+      return new Response(forbiddenOriginBody(options.router, new URL(req.url), endpoint), {
+        status: 403,
+        headers: { "content-type": "application/json" },
+      });
+    }
     // `req` itself (Next's NextRequest, with `cookies` and `nextUrl`) goes to createContext; tRPC
     // reads the body through the size-limited copy.
     const createContext = (opts: FetchCreateContextFnOptions) =>
@@ -52,8 +66,8 @@ export function nextRouteHandler<TRouter extends AnyRouter>(
     return fetchRequestHandler<TRouter>({
       router: options.router,
       endpoint,
-      req: limitBody(req, maxBodyBytes),
-      maxBatchSize: options.maxBatchSize,
+      req: limitBody(req, limits.maxBodyBytes),
+      maxBatchSize: limits.maxBatchSize,
       createContext,
       responseMeta: commitResponseMeta,
       onError: onError

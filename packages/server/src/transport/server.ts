@@ -15,7 +15,8 @@ import type {
   TransportErrorInfo,
 } from "./contextOptions.ts";
 import { commitResponseMeta } from "./commitHeader.ts";
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SLOW_CONSUMER_BYTES } from "./limits.ts";
+import { transportLimits, type TransportLimits } from "./limits.ts";
+import { isForeignCookieRequest, nodeHeaders, refuseForeignOrigin, type OriginPolicy } from "./origins.ts";
 import { normalizeBasePath, pathMatches, requestPathname } from "./paths.ts";
 import { attachWebSocketTransport, type UpgradeHook, type WebSocketKeepAlive } from "./websocket.ts";
 
@@ -30,14 +31,13 @@ export interface TetherServerOptions<TRouter extends AnyRouter> {
   host?: string;
   /** Where tRPC lives, for HTTP and for WebSocket upgrades. Default "/trpc". */
   path?: string;
-  /** Largest HTTP request body and largest WebSocket message, in bytes. Default 1 MB. */
-  maxBodyBytes?: number;
-  /** Most calls in one HTTP batch or WS message array; larger ones get BAD_REQUEST. Default: no limit. */
-  maxBatchSize?: number;
-  /** A WebSocket with more than this many bytes unsent is terminated. Default 8 MiB. */
-  slowConsumerBytes?: number;
-  /** How often buffered bytes are checked, ms. Default 100. */
-  slowConsumerCheckMs?: number;
+  /** Overrides of `DEFAULT_TRANSPORT_LIMITS` (body, batch, send budget, in-flight calls). */
+  limits?: Partial<TransportLimits>;
+  /**
+   * Which browser origins may use cookies here: requests and WebSocket upgrades that carry a cookie
+   * and an `Origin` other than the server's own host (or `allowedOrigins`) get 403.
+   */
+  origins?: OriginPolicy;
   /** WebSocket heartbeat; see `WebSocketKeepAlive`. Default enabled, tRPC's 30 s / 5 s. */
   keepAlive?: WebSocketKeepAlive;
   /** Requests outside `path`; unanswered ones get 404. */
@@ -57,6 +57,13 @@ export interface TransportStats {
   sseConnections: number;
   /** WebSocket clients cut off for not reading, since start. */
   slowConsumersTerminated: number;
+  /**
+   * Most unsent bytes any WebSocket held right after a frame was handed to it, since start: stays
+   * within `limits.maxBufferedBytesPerConnection` (or one frame, when a single frame is larger).
+   */
+  maxConnectionBufferedBytes: number;
+  /** HTTP requests and WebSocket upgrades refused for carrying a cookie from a foreign origin. */
+  foreignOriginsRefused: number;
 }
 
 export interface TetherServer {
@@ -83,7 +90,9 @@ export async function createTetherServer<TRouter extends AnyRouter>(
   const log = options.log ?? createLogger("tether:transport");
   const host = options.host ?? "127.0.0.1";
   const path = normalizeBasePath(options.path ?? "/trpc");
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limits = transportLimits(options.limits);
+  const origins = options.origins ?? {};
+  let foreignHttpRefused = 0;
   const closeGraceMs = options.closeGraceMs ?? 1000;
   const onError = options.onError ?? defaultErrorLogger(log);
 
@@ -103,8 +112,8 @@ export async function createTetherServer<TRouter extends AnyRouter>(
   const trpcHandler = createHTTPHandler<TRouter>({
     router: options.router,
     basePath: path,
-    maxBodySize: maxBodyBytes,
-    maxBatchSize: options.maxBatchSize,
+    maxBodySize: limits.maxBodyBytes,
+    maxBatchSize: limits.maxBatchSize,
     createContext,
     responseMeta: commitResponseMeta,
     onError: ({ error, path: procedurePath, type }) =>
@@ -118,6 +127,12 @@ export async function createTetherServer<TRouter extends AnyRouter>(
 
   const server = createServer((req, res) => {
     if (pathMatches(requestPathname(req), path)) {
+      // Before tRPC: nothing of a cross-site request that carries the user's cookie may run.
+      if (isForeignCookieRequest(nodeHeaders(req), origins)) {
+        foreignHttpRefused += 1;
+        refuseForeignOrigin(res, options.router, path);
+        return;
+      }
       // EventSource always asks for text/event-stream; nothing else tRPC serves does.
       if (req.method === "GET" && req.headers.accept?.includes("text/event-stream")) {
         sseStreams.add(res);
@@ -146,9 +161,8 @@ export async function createTetherServer<TRouter extends AnyRouter>(
     router: options.router,
     createContext: options.createContext,
     path,
-    maxMessageBytes: maxBodyBytes,
-    slowConsumerBytes: options.slowConsumerBytes ?? DEFAULT_SLOW_CONSUMER_BYTES,
-    slowConsumerCheckMs: options.slowConsumerCheckMs ?? 100,
+    limits,
+    origins,
     keepAlive: options.keepAlive ?? { enabled: true },
     onUpgrade: options.onUpgrade,
     onError,
@@ -186,6 +200,8 @@ export async function createTetherServer<TRouter extends AnyRouter>(
       wsConnections: ws.connections(),
       sseConnections: sseStreams.size,
       slowConsumersTerminated: ws.slowConsumersTerminated(),
+      maxConnectionBufferedBytes: ws.maxBufferedBytes(),
+      foreignOriginsRefused: foreignHttpRefused + ws.foreignOriginsRefused(),
     }),
     broadcastReconnect: () => ws.broadcastReconnect(),
     close: () => (closed ??= close()),

@@ -162,8 +162,7 @@ describe("createTetherServer", () => {
       router,
       createContext,
       onError: (info) => reported.push(info),
-      maxBodyBytes: MAX_BODY,
-      slowConsumerBytes: SLOW_CONSUMER_BYTES,
+      limits: { maxBodyBytes: MAX_BODY, maxBufferedBytesPerConnection: SLOW_CONSUMER_BYTES },
       extraRoutes: (req, res) => {
         if (req.url !== "/healthz") return false;
         res.end("ok");
@@ -410,7 +409,7 @@ describe("createTetherServer.close()", () => {
 });
 
 describe("nextRouteHandler", () => {
-  const { GET, POST } = nextRouteHandler({ router, createContext, maxBodyBytes: MAX_BODY });
+  const { GET, POST } = nextRouteHandler({ router, createContext, limits: { maxBodyBytes: MAX_BODY } });
   const base = "http://next.test/api/trpc";
 
   it("answers a query and a mutation as plain Requests", async () => {

@@ -1,12 +1,14 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AnyRouter } from "@trpc/server";
-import { applyWSSHandler, type CreateWSSContextFnOptions, type WSSHandlerOptions } from "@trpc/server/adapters/ws";
+import type { CreateWSSContextFnOptions, WSSHandlerOptions } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "../log/index.ts";
 import type { CreateTetherContext, NodeContextOptions, TransportErrorHandler } from "./contextOptions.ts";
+import type { TransportLimits } from "./limits.ts";
+import { isForeignCookieRequest, nodeHeaders, refuseForeignUpgrade, type OriginPolicy } from "./origins.ts";
 import { pathMatches, requestPathname } from "./paths.ts";
-import { watchSlowConsumers } from "./slowConsumers.ts";
+import { serveConnection } from "./wsConnection.ts";
 
 /**
  * tRPC's application-level heartbeat ("PING"/"PONG" text messages). The server sends "PING" after
@@ -33,10 +35,10 @@ export interface WebSocketTransportOptions<TRouter extends AnyRouter> {
   createContext: CreateTetherContext<TRouter, NodeContextOptions>;
   /** Only upgrades to this path (e.g. "/trpc") reach tRPC. */
   path: string;
-  /** Largest incoming message; ws's own default (100 MiB) is far too generous. */
-  maxMessageBytes: number;
-  slowConsumerBytes: number;
-  slowConsumerCheckMs: number;
+  /** Message size, batch size, send budget and in-flight calls per connection. */
+  limits: TransportLimits;
+  /** Cookie-carrying upgrades from other origins are refused with 403 before any WebSocket exists. */
+  origins: OriginPolicy;
   keepAlive: WebSocketKeepAlive;
   onUpgrade?: UpgradeHook;
   onError: TransportErrorHandler;
@@ -46,6 +48,10 @@ export interface WebSocketTransportOptions<TRouter extends AnyRouter> {
 export interface WebSocketTransport {
   connections(): number;
   slowConsumersTerminated(): number;
+  /** Most unsent bytes any connection held right after a frame was handed to it, since start. */
+  maxBufferedBytes(): number;
+  /** Upgrades refused for a foreign `Origin` with a cookie, since start. */
+  foreignOriginsRefused(): number;
   /** Asks every client to reconnect (tRPC's reconnect notification), e.g. before a deploy. */
   broadcastReconnect(): void;
   /** Refuses new upgrades, closes every client (terminating those that do not finish in `graceMs`). */
@@ -59,9 +65,12 @@ export function attachWebSocketTransport<TRouter extends AnyRouter>(
   const { server, log } = options;
   // noServer: the http server owns the port and the `upgrade` event, so other paths can be
   // forwarded (Next.js HMR) instead of ws answering every upgrade on the port.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
+  const { limits } = options;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
   let closing = false;
   let slowTerminated = 0;
+  let maxBuffered = 0;
+  let foreignRefused = 0;
 
   const createContext = (opts: CreateWSSContextFnOptions) =>
     options.createContext({
@@ -78,23 +87,25 @@ export function attachWebSocketTransport<TRouter extends AnyRouter>(
     wss,
     router: options.router,
     createContext,
-    keepAlive: options.keepAlive,
+    // No `maxBatchSize` here: tRPC would count subscriptions too; `wsConnection.ts` checks it.
     onError: ({ error, path, type }) => options.onError({ error, path, type, transport: "ws" }),
   } as WSSHandlerOptions<TRouter>;
-  const handler = applyWSSHandler<TRouter>(handlerOptions);
 
-  const stopWatch = watchSlowConsumers({
-    clients: wss.clients,
-    limitBytes: options.slowConsumerBytes,
-    intervalMs: options.slowConsumerCheckMs,
-    onSlow: (_socket: WebSocket, bufferedBytes: number) => {
+  const events = {
+    onOverBudget(bufferedBytes: number, frameBytes: number) {
       slowTerminated += 1;
       log.warn(
-        { bufferedBytes, limitBytes: options.slowConsumerBytes },
+        { bufferedBytes, frameBytes, limitBytes: limits.maxBufferedBytesPerConnection },
         "terminating WebSocket client that stopped reading (slow consumer)",
       );
     },
-  });
+    onBuffered(bufferedBytes: number) {
+      if (bufferedBytes > maxBuffered) maxBuffered = bufferedBytes;
+    },
+  };
+  wss.on("connection", (socket: WebSocket, req: IncomingMessage) =>
+    serveConnection(socket, req, { handler: handlerOptions, limits, keepAlive: options.keepAlive, events }),
+  );
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Without an error listener a reset during the handshake would crash the process.
@@ -102,6 +113,11 @@ export function attachWebSocketTransport<TRouter extends AnyRouter>(
     if (pathMatches(requestPathname(req), options.path)) {
       if (closing) {
         socket.destroy();
+        return;
+      }
+      if (isForeignCookieRequest(nodeHeaders(req), options.origins)) {
+        foreignRefused += 1;
+        refuseForeignUpgrade(socket);
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
@@ -115,10 +131,15 @@ export function attachWebSocketTransport<TRouter extends AnyRouter>(
   return {
     connections: () => wss.clients.size,
     slowConsumersTerminated: () => slowTerminated,
-    broadcastReconnect: () => handler.broadcastReconnectNotification(),
+    maxBufferedBytes: () => maxBuffered,
+    foreignOriginsRefused: () => foreignRefused,
+    broadcastReconnect: () => {
+      // tRPC's reconnect notification, as its `broadcastReconnectNotification` sends it.
+      const notice = JSON.stringify({ id: null, method: "reconnect" });
+      for (const client of wss.clients) if (client.readyState === client.OPEN) client.send(notice);
+    },
     async close(graceMs) {
       closing = true;
-      stopWatch();
       server.off("upgrade", onUpgrade);
       const clients = [...wss.clients];
       await Promise.all(clients.map((client) => closeClient(client, graceMs)));
