@@ -19,6 +19,7 @@ import { createTestStore, engines, type AppStore } from "./support/databases.ts"
 const SECRET = "test-secret-test-secret-test-secret-0123456789";
 const PASSWORD = "correct horse battery staple";
 const MAX_BODY = 20_000;
+const GENEROUS_AUTH_LIMITS = { signIn: { window: 60, max: 10_000 }, signUp: { window: 60, max: 10_000 } };
 
 type ProjectRow = { id: string; ownerId: string; tasks: Array<{ id: string; title: string }> };
 
@@ -44,7 +45,9 @@ describe.each(engines)("auth on %s", (engine) => {
     const made = await createTestStore(engine);
     store = made.store;
     closeStore = made.close;
-    auth = createTetherAuth({ store, schema, secret: SECRET });
+    // These tests sign up and in many times a minute from one address: generous explicit limits
+    // (the defaults are tested in defaultLimits.test.ts).
+    auth = createTetherAuth({ store, schema, secret: SECRET, rateLimit: GENEROUS_AUTH_LIMITS });
     app = buildSecuredApp(store, { auth });
     server = await createTetherServer({
       router: app.router,

@@ -12,6 +12,7 @@ export * from "./procedures/index.ts";
 export * from "./auth/index.ts";
 export * from "./policies/index.ts";
 export * from "./limits/index.ts";
+export * from "./errors/index.ts";
 export * from "./transport/index.ts";
 export * from "./metrics/index.ts";
 export * from "./presence/index.ts";

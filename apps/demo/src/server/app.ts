@@ -49,7 +49,18 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
 
   const secret = process.env.BETTER_AUTH_SECRET ?? DEV_SECRET;
   if (!process.env.BETTER_AUTH_SECRET && !dev) log.warn("BETTER_AUTH_SECRET is not set: using the demo's public secret");
-  const auth = createTetherAuth({ store, schema, secret, baseURL: process.env.BETTER_AUTH_URL });
+  const auth = createTetherAuth({
+    store,
+    schema,
+    secret,
+    baseURL: process.env.BETTER_AUTH_URL,
+    // On in development too (better-auth alone limits only in production): per IP, and per account.
+    rateLimit: {
+      signIn: { window: 60, max: 10 },
+      signUp: { window: 60, max: 5 },
+      signInPerEmail: { window: 15 * 60, max: 10 },
+    },
+  });
   const seeded = await seed(store, auth);
   if (seeded.length) log.info({ seeded }, "seeded the demo (demo@tether.dev / demo-password)");
 

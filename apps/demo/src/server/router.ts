@@ -68,6 +68,31 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
     schema,
     auth,
     policies,
+    // Abuse limits, spelled out (these equal or tighten Tether's defaults): per signed-in user
+    // (else per IP) and procedure path, TOO_MANY_REQUESTS past them.
+    limits: {
+      rate: {
+        query: { points: 600, duration: 60 },
+        mutation: { points: 120, duration: 60 },
+        subscription: { points: 60, duration: 60 },
+        procedures: {
+          // A board page opens a handful of live queries; reconnects reopen them.
+          $live: { points: 300, duration: 60 },
+          // Typing in a note: Loro updates, a few per second per typist.
+          "$crdt.push": { points: 1200, duration: 60 },
+          // Cursor and selection updates.
+          "$presence.set": { points: 1200, duration: 60 },
+          // Sharing by email is rare: a tighter budget limits probing which emails have accounts.
+          "projects.share": { points: 30, duration: 60 },
+        },
+      },
+      // A browser tab holds a few dozen live queries at most.
+      subscriptions: { maxPerConnection: 200, maxPerUser: 500 },
+      // Mutation transactions at once: Tether's default (one on PGlite, six of the ten Postgres
+      // connections), queued fairly by user for at most 10 s (then SERVICE_UNAVAILABLE, retryable).
+      mutations: { maxWaitMs: 10_000, maxQueued: 1_000 },
+      input: { maxDepth: 16, maxBytes: 16 * 1024 },
+    },
     // The only rooms are notes' (`note:<id>`): joining one needs read access to the note's project.
     presence: {
       authorize: async (ctx, room) => {

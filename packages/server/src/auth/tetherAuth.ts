@@ -6,6 +6,7 @@ import { createLogger, type Logger } from "../log/index.ts";
 import { findModel, type SchemaMeta } from "../schema/index.ts";
 import type { PrismaLike, Store } from "../store/index.ts";
 import type { ConnectionParams, TetherContextOptions } from "../transport/index.ts";
+import { betterAuthRateLimit, DEFAULT_AUTH_RATE_LIMITS, forwardSocketAddress, signInPerEmailLimit, type AuthRateLimits } from "./authRateLimits.ts";
 import type { AuthContext, AuthSession, AuthUser } from "./identity.ts";
 import { LiveSessions } from "./liveSessions.ts";
 
@@ -29,6 +30,11 @@ export interface TetherAuthOptions<Client extends PrismaLike> {
   session?: { expiresIn?: number; updateAge?: number };
   /** Password rules. Defaults: better-auth's (8–128 characters). */
   password?: { minLength?: number; maxLength?: number };
+  /**
+   * better-auth's rate limiter (per IP, per endpoint) and Tether's per-account sign-in limit, on
+   * in every mode: merged over {@link DEFAULT_AUTH_RATE_LIMITS}; `false` turns both off.
+   */
+  rateLimit?: Partial<AuthRateLimits> | false;
   /** Session model name in the Prisma schema. Default "Session". */
   sessionModel?: string;
   /**
@@ -44,6 +50,7 @@ export const SESSION_TOKEN_PARAM = "token";
 
 function buildAuth<Client extends PrismaLike>(options: TetherAuthOptions<Client>, log: Logger) {
   const { session, password } = options;
+  const limits = options.rateLimit === false ? false : { ...DEFAULT_AUTH_RATE_LIMITS, ...options.rateLimit };
   const settings = {
     database: prismaAdapter(options.store.db as never, { provider: "postgresql" }),
     secret: options.secret,
@@ -68,6 +75,8 @@ function buildAuth<Client extends PrismaLike>(options: TetherAuthOptions<Client>
         role: { type: "string", required: false, defaultValue: "user", input: false },
       },
     },
+    rateLimit: betterAuthRateLimit(limits),
+    plugins: limits ? [signInPerEmailLimit(limits.signInPerEmail)] : [],
     // Nothing leaves the machine (better-auth's default is off too; kept explicit).
     telemetry: { enabled: false },
     logger: {
@@ -80,7 +89,14 @@ function buildAuth<Client extends PrismaLike>(options: TetherAuthOptions<Client>
       },
     },
   } satisfies BetterAuthOptions;
-  return betterAuth({ ...settings, ...options.betterAuth, telemetry: { enabled: false } } as typeof settings);
+  const extra = options.betterAuth;
+  return betterAuth({
+    ...settings,
+    ...extra,
+    rateLimit: { ...settings.rateLimit, ...extra?.rateLimit },
+    plugins: [...settings.plugins, ...(extra?.plugins ?? [])],
+    telemetry: { enabled: false },
+  } as typeof settings);
 }
 
 export type BetterAuthInstance = ReturnType<typeof buildAuth>;
@@ -183,6 +199,7 @@ export function createTetherAuth<Client extends PrismaLike>(options: TetherAuthO
     async routes(req, res) {
       const path = (req.url ?? "/").split("?")[0]!;
       if (path !== basePath && !path.startsWith(`${basePath}/`)) return false;
+      forwardSocketAddress(req);
       await nodeHandler(req, res);
       return true;
     },

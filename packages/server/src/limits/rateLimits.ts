@@ -17,16 +17,54 @@ export interface RateLimitRule {
 /** Builds the limiter for one rule; `keyPrefix` separates rules (and procedures) in a shared store. */
 export type RateLimitStore = (config: RateLimitRule & { keyPrefix: string }) => RateLimiterAbstract | Promise<RateLimiterAbstract>;
 
+/** What kind of procedure a call is (tRPC's `type`): each kind has its own default rule. */
+export type ProcedureKind = "query" | "mutation" | "subscription";
+
 export interface RateLimitOptions<Ctx> {
-  /** Every Tether procedure call (per caller, per procedure). Default: none (only `procedures`). */
+  /** Every query procedure, per caller and procedure. Default {@link DEFAULT_RATE_LIMITS}.query. */
+  query?: RateLimitRule | false;
+  /** Every mutation procedure, per caller and procedure. Default {@link DEFAULT_RATE_LIMITS}.mutation. */
+  mutation?: RateLimitRule | false;
+  /** Subscriptions opened, per caller and procedure. Default {@link DEFAULT_RATE_LIMITS}.subscription. */
+  subscription?: RateLimitRule | false;
+  /** One rule for every procedure not listed in `procedures`, in place of the per-kind rules. */
   default?: RateLimitRule | false;
-  /** Per procedure path (`tasks.add`, `$live`): its own rule, or `false` for none. */
+  /**
+   * Per procedure path (`tasks.add`, `$live`): its own rule, or `false` for none. Merged over
+   * {@link DEFAULT_RATE_LIMITS}.procedures (Tether's own `$live`, `$crdt.*`, `$presence.*`).
+   */
   procedures?: Readonly<Record<string, RateLimitRule | false>>;
   /** Who is calling. Default: `user.id`, else `ip` from the context, else "anonymous". */
   key?: (ctx: Ctx) => string;
   /** Where counters live. Default: memory (one node). {@link redisRateLimitStore} / {@link postgresRateLimitStore} share them between nodes. */
   store?: RateLimitStore;
 }
+
+/**
+ * Tether's rate limits when the app sets none (`limits.rate` unset). Every rule counts calls per
+ * caller (user, else IP, else "anonymous") per procedure path, in fixed windows; over it the call
+ * is refused with TOO_MANY_REQUESTS. `limits: { rate: false }` turns them all off; any field the
+ * app sets replaces the default's.
+ */
+export const DEFAULT_RATE_LIMITS = {
+  /** Queries: 10 a second sustained per procedure; a page load or a reconnect is far below. */
+  query: { points: 600, duration: 60 },
+  /**
+   * Mutations: 2 a second sustained per procedure, bursts up to 120. Each is a transaction: a
+   * flood of them (1,000 in one batch) would hold every connection and starve other users.
+   */
+  mutation: { points: 120, duration: 60 },
+  /** Other subscriptions opened (not their messages): a page opens a few, a reconnect reopens them. */
+  subscription: { points: 120, duration: 60 },
+  procedures: {
+    /** Live queries opened: one procedure for every query of the app, so more than other subscriptions. */
+    $live: { points: 300, duration: 60 },
+    /** CRDT updates: a typist's client pushes every few keystrokes; 20 a second sustained. */
+    "$crdt.push": { points: 1200, duration: 60 },
+    /** Presence (cursor, selection) updates: 20 a second sustained. */
+    "$presence.set": { points: 1200, duration: 60 },
+  } as Readonly<Record<string, RateLimitRule | false>>,
+} as const satisfies Required<Pick<RateLimitOptions<unknown>, "query" | "mutation" | "subscription" | "procedures">>;
 
 export const memoryRateLimitStore: RateLimitStore = (config) => new RateLimiterMemory(config);
 
@@ -79,7 +117,8 @@ export function postgresRateLimitStore(pool: PgPoolLike, options: { schema?: str
   };
 }
 
-function defaultKey(ctx: unknown): string {
+/** Who is calling, for limits: `user:<id>`, else `ip:<address>` (`ctx.ip`), else "anonymous". */
+export function callerKey(ctx: unknown): string {
   const c = ctx as { user?: { id?: unknown } | null; ip?: unknown } | null;
   if (c?.user?.id !== undefined && c.user.id !== null) return `user:${String(c.user.id)}`;
   if (typeof c?.ip === "string" && c.ip) return `ip:${c.ip}`;
@@ -91,15 +130,26 @@ export class RateLimits<Ctx> {
   private readonly limiters = new Map<string, Promise<RateLimiterAbstract> | null>();
   private readonly store: RateLimitStore;
   private readonly key: (ctx: Ctx) => string;
+  private readonly options: RateLimitOptions<Ctx>;
 
-  constructor(private readonly options: RateLimitOptions<Ctx>) {
+  /** `options` are merged over {@link DEFAULT_RATE_LIMITS}: a field set replaces the default's. */
+  constructor(options: RateLimitOptions<Ctx> = {}) {
+    this.options = { ...DEFAULT_RATE_LIMITS, ...options, procedures: { ...DEFAULT_RATE_LIMITS.procedures, ...options.procedures } };
     this.store = options.store ?? memoryRateLimitStore;
-    this.key = options.key ?? defaultKey;
+    this.key = options.key ?? callerKey;
+  }
+
+  /** The rule a call of `path` (of this kind) is counted against; null when it is not limited. */
+  ruleFor(path: string, kind: ProcedureKind): RateLimitRule | null {
+    const { procedures, default: fallback } = this.options;
+    if (procedures && Object.hasOwn(procedures, path)) return procedures[path] || null;
+    if (fallback !== undefined) return fallback || null;
+    return this.options[kind] || null;
   }
 
   /** Counts one call of `path` by `ctx`'s caller; throws TOO_MANY_REQUESTS over the limit. */
-  async consume(ctx: Ctx, path: string): Promise<void> {
-    const limiter = this.limiterFor(path);
+  async consume(ctx: Ctx, path: string, kind: ProcedureKind): Promise<void> {
+    const limiter = this.limiterFor(path, kind);
     if (!limiter) return;
     const key = this.key(ctx);
     try {
@@ -115,9 +165,9 @@ export class RateLimits<Ctx> {
     }
   }
 
-  private limiterFor(path: string): Promise<RateLimiterAbstract> | null {
+  private limiterFor(path: string, kind: ProcedureKind): Promise<RateLimiterAbstract> | null {
     if (this.limiters.has(path)) return this.limiters.get(path)!;
-    const rule = this.options.procedures?.[path] ?? this.options.default;
+    const rule = this.ruleFor(path, kind);
     const limiter = rule ? Promise.resolve(this.store({ ...rule, keyPrefix: `tether_rl_${path}` })) : null;
     // A store that failed to start (e.g. its table) is retried on the next call.
     limiter?.catch(() => this.limiters.delete(path));

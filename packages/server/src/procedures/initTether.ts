@@ -3,8 +3,19 @@ import { z } from "zod";
 import type { RecordedRun } from "../access/index.ts";
 import { requireRole, requireUser, withSessionWatch, type Authed, type SessionGuard } from "../auth/index.ts";
 import { createCrdt, crdtPullInput, crdtPushInput, crdtStreamInput, type CrdtOptions } from "../crdt/index.ts";
+import { tetherErrorFormatter, toClientError } from "../errors/index.ts";
 import { createChangeFeed, type ChangeFeed } from "../feed/index.ts";
-import { RateLimits, SubscriptionLimits, type RateLimitOptions, type SubscriptionLimitOptions } from "../limits/index.ts";
+import {
+  boundedJson,
+  callerKey,
+  MutationSlots,
+  RateLimits,
+  SubscriptionLimits,
+  type JsonBounds,
+  type MutationSlotOptions,
+  type RateLimitOptions,
+  type SubscriptionLimitOptions,
+} from "../limits/index.ts";
 import {
   applyPolicies,
   denyAll,
@@ -23,6 +34,7 @@ import type { PrismaLike, Store } from "../store/index.ts";
 import { assertQueryPath, callQuery } from "./callByPath.ts";
 import { recordCommit } from "./commits.ts";
 import { liveReads } from "./liveReads.ts";
+import { hideUnreadableReferences } from "./referencedRows.ts";
 
 /** What Tether needs of the app's generated PrismaClient. */
 export interface TetherPrismaClient extends PrismaLike {
@@ -72,12 +84,19 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
    * credential tables are closed to `ctx.db`.
    */
   auth?: { sessions: SessionGuard; protectedModels?: readonly string[] };
-  /** Abuse limits; each refusal is a typed tRPC error (TOO_MANY_REQUESTS). */
+  /** Abuse limits, all on by default; each refusal is a typed tRPC error (TOO_MANY_REQUESTS, SERVICE_UNAVAILABLE, BAD_REQUEST). */
   limits?: {
-    /** Calls per caller per procedure (rate-limiter-flexible; memory by default, Redis/Postgres to share). */
-    rate?: RateLimitOptions<Ctx>;
+    /**
+     * Calls per caller per procedure (rate-limiter-flexible; memory by default, Redis/Postgres to
+     * share). Merged over `DEFAULT_RATE_LIMITS`; `false` turns rate limits off.
+     */
+    rate?: RateLimitOptions<Ctx> | false;
     /** Live subscriptions open at once per connection / per user. Default 1000 per connection. */
     subscriptions?: SubscriptionLimitOptions;
+    /** Mutation transactions running at once on this node, and how long others queue. Default `DEFAULT_MUTATION_SLOTS`. */
+    mutations?: Partial<MutationSlotOptions>;
+    /** Depth and size of a `$live` input and a presence state (BAD_REQUEST past them). Default `DEFAULT_JSON_BOUNDS`. */
+    input?: Partial<JsonBounds>;
   };
   /**
    * Presence rooms (`$presence.join` / `$presence.set`): who may join (`authorize` gets `ctx.db`,
@@ -89,11 +108,16 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
   crdt?: CrdtOptions;
 }
 
-const liveInput = z.object({
-  path: z.string().min(1).max(256),
-  input: z.unknown().optional(),
-  lastEventId: z.string().max(256).nullish(),
-});
+/** `$live`'s input; the query's own input is bounded before it is hashed into a group key. */
+const liveInputOf = (bounds: Partial<JsonBounds> | undefined) =>
+  z.object({
+    path: z.string().min(1).max(256),
+    input: boundedJson(bounds).optional(),
+    lastEventId: z.string().max(256).nullish(),
+  });
+
+/** Checked before the presence hub's own input (which serializes the state): depth and size first. */
+const boundedPresenceState = (bounds: Partial<JsonBounds> | undefined) => z.object({ state: boundedJson(bounds).optional() });
 
 function defaultScope(ctx: object): string {
   const user = (ctx as { user?: { id?: unknown } | null }).user;
@@ -133,7 +157,9 @@ export function initTether<Ctx extends object = object>() {
 }
 
 function createTether<Client extends TetherPrismaClient, Ctx extends object>(options: TetherOptions<Client, Ctx>) {
-  const t = initTRPC.context<Ctx>().create();
+  // No stack traces in error shapes in any mode (tRPC adds them whenever isDev), database errors
+  // typed (errors/), `data.retryable` on limits and busy answers.
+  const t = initTRPC.context<Ctx>().create({ isDev: false, errorFormatter: tetherErrorFormatter });
   const { store, schema } = options;
   const log = store.log;
   const guard = options.auth?.sessions ?? null;
@@ -147,7 +173,10 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   for (const model of options.auth?.protectedModels ?? []) if (schema.models[model]) protectedModels[model] = denyAll;
   const engine = new PolicyEngine({
     schema,
-    policies: { ...protectedModels, ...(options.policies as Record<string, AnyModelPolicy | undefined> | undefined) },
+    policies: hideUnreadableReferences(
+      { ...protectedModels, ...(options.policies as Record<string, AnyModelPolicy | undefined> | undefined) },
+      schema,
+    ),
     ...options.policyOptions,
   });
   const baseDb = engine.active ? applyPolicies(store.db, engine) : store.db;
@@ -173,8 +202,15 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     return feed!;
   };
 
-  const rateLimits = options.limits?.rate ? new RateLimits<Ctx>(options.limits.rate) : null;
+  // Rate limits are on unless the app turns them off explicitly (`limits: { rate: false }`).
+  const rateOptions = options.limits?.rate;
+  const rateLimits = rateOptions === false ? null : new RateLimits<Ctx>(rateOptions ?? {});
+  const callerOf = (rateOptions && rateOptions.key) || callerKey;
   const subscriptionLimits = new SubscriptionLimits(options.limits?.subscriptions);
+  // PGlite runs one transaction at a time: mutations queue here, one by one, rather than in
+  // Prisma's transaction start (which judges `maxWait` only once the driver hands it a connection,
+  // then throws that transaction away: P2028 after the wait, not instead of it).
+  const mutationSlots = new MutationSlots({ ...(store.engine === "pglite" ? { maxConcurrent: 1 } : {}), ...options.limits?.mutations });
 
   let router: AnyRouter | null = null;
   let feed: ChangeFeed | null = options.feed ?? null;
@@ -201,12 +237,17 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   // Sessions held by WebSocket contexts are watched through the reactor's feed: start it then.
   guard?.attach?.(() => (closed ? Promise.resolve() : reactor.start()));
 
-  // Every Tether procedure: a WebSocket context whose session ended is refused, and calls are
-  // counted against the caller's rate limit (not the reactor's own re-runs of live queries).
-  const base = t.procedure.use(async ({ ctx, path, next }) => {
+  // Every Tether procedure: a WebSocket context whose session ended is refused, calls are counted
+  // against the caller's rate limit (not the reactor's own re-runs of live queries), and a
+  // database error becomes a typed one (errors/: CONFLICT, NOT_FOUND, SERVICE_UNAVAILABLE...)
+  // with Tether's message, never Prisma's.
+  const base = t.procedure.use(async ({ ctx, path, type, next }) => {
     guard?.assertActive(ctx);
-    if (rateLimits && !liveReads.getStore()) await rateLimits.consume(ctx as unknown as Ctx, path);
-    return next();
+    if (rateLimits && !liveReads.getStore()) await rateLimits.consume(ctx as unknown as Ctx, path, type);
+    const result = await next();
+    if (result.ok) return result;
+    const error = toClientError(result.error);
+    return error === result.error ? result : { ...result, error };
   });
 
   const query = base.use(({ ctx, next }) => {
@@ -220,7 +261,9 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     let outcome: Awaited<ReturnType<typeof run>> | undefined;
     let commit: string | null = null;
     try {
-      await transaction(
+      // Queued here (round-robin by caller) rather than in Prisma's connection wait: a flood of
+      // one caller's mutations does not fail everyone else's with "Unable to start a transaction".
+      await mutationSlots.run(callerOf(ctx as unknown as Ctx), () => transaction(
         (tx) =>
           scoped(ctx, tx, true, async () => {
             outcome = await run(tx as TransactionClient<Client>);
@@ -234,7 +277,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
             commit = rows[0]?.xid ?? null;
           }),
         txOptions,
-      );
+      ));
     } catch (error) {
       if (!(error instanceof RolledBack)) throw error;
     }
@@ -243,7 +286,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     return outcome;
   });
 
-  const live = base.input(liveInput).subscription(async function* ({ ctx, input, signal }) {
+  const live = base.input(liveInputOf(options.limits?.input)).subscription(async function* ({ ctx, input, signal }) {
     if (!router) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "router not built" });
     await assertQueryPath(router, input.path);
     // `ctx` is the connection's own context object (no middleware of $live replaces it): one
@@ -283,7 +326,10 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   });
   const presenceRouter = t.router({
     join: base.input(presenceJoinInput).subscription(({ ctx, input, signal }) => presence.join(ctx as unknown as Ctx, input, signal)),
-    set: base.input(presenceSetInput).mutation(async ({ ctx, input }) => presence.set(ctx as unknown as Ctx, input)),
+    set: base
+      .input(boundedPresenceState(options.limits?.input))
+      .input(presenceSetInput)
+      .mutation(async ({ ctx, input }) => presence.set(ctx as unknown as Ctx, input)),
   });
 
   // CRDT documents: pull/push through the query/mutation builders (policies, transaction, commit
@@ -342,6 +388,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     createCallerFactory: t.createCallerFactory,
     reactor,
     presence,
+    /** The limits in force: `rate` (null when `limits.rate` is false) and the node's mutation slots. */
+    limits: { rate: rateLimits, mutations: mutationSlots },
     /** CRDT documents: `stats()`, options. */
     crdt,
     /** Opens the change feed and starts the reactor (subscriptions also start it on demand). */
