@@ -6,6 +6,7 @@ import type {
   SqlQueryable,
 } from "@prisma/driver-adapter-utils";
 import { PrismaPGlite } from "pglite-prisma-adapter";
+import { throwIfQueryAborted } from "./cancellation.ts";
 
 /**
  * pglite-prisma-adapter 0.6.1 (the last line for Prisma 6) predates Prisma 6.19's argument
@@ -43,11 +44,18 @@ function fixAdapter(adapter: SqlDriverAdapter, pglite: PGlite): SqlDriverAdapter
   return adapter;
 }
 
+/** Also: a statement of an abandoned call (see cancellation.ts) is not started. */
 function fixBytesArguments(queryable: SqlQueryable): void {
   const queryRaw = queryable.queryRaw.bind(queryable);
   const executeRaw = queryable.executeRaw.bind(queryable);
-  queryable.queryRaw = (query) => queryRaw(decodeBytes(query));
-  queryable.executeRaw = (query) => executeRaw(decodeBytes(query));
+  queryable.queryRaw = async (query) => {
+    throwIfQueryAborted();
+    return queryRaw(decodeBytes(query));
+  };
+  queryable.executeRaw = async (query) => {
+    throwIfQueryAborted();
+    return executeRaw(decodeBytes(query));
+  };
 }
 
 function decodeBytes(query: SqlQuery): SqlQuery {
