@@ -1,7 +1,9 @@
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
+import { watchQueryWaits } from "../store/index.ts";
 import { AsyncQueue } from "./asyncQueue.ts";
+import { Deadline } from "./deadline.ts";
 import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import { diffLists, type LiveMessage } from "./liveMessage.ts";
 import { GroupIndex } from "./groupIndex.ts";
@@ -322,21 +324,24 @@ export class Reactor {
       if (group.failedAttempts > 0) this.counters.retries += 1;
       group.executions += 1;
       let abandoned = false;
-      const timer = setTimeout(() => {
+      const deadline = new Deadline(this.config.queryTimeoutMs, () => {
         abandoned = true;
         this.counters.abandonedInFlight += 1;
         this.counters.timeouts += 1;
         const error = new TimeoutError(`live query ${group.path} took longer than ${this.config.queryTimeoutMs} ms`);
         this.abort(run, error);
         this.settle(group, run, { error });
-      }, this.config.queryTimeoutMs);
+      });
+      // Waiting for a database connection (pool, PGlite's one connection) is queueing, not query
+      // time: the store reports those waits for statements run under this signal.
+      watchQueryWaits(run.controller.signal, { waiting: () => deadline.pause(), acquired: () => deadline.resume() });
       try {
         const outcome = await this.options.run({ ctx: group.ctx, path: group.path, input: group.input, signal: run.controller.signal });
         this.settle(group, run, { outcome });
       } catch (error) {
         this.settle(group, run, { error });
       } finally {
-        clearTimeout(timer);
+        deadline.clear();
         if (abandoned) this.counters.abandonedInFlight -= 1;
       }
     });

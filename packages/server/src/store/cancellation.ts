@@ -14,10 +14,11 @@ import type { Logger } from "../log/index.ts";
  *   connection is discarded afterwards instead of returned to the pool, so a late cancel can never
  *   hit the next statement on it. Statements not yet started (waiting for a connection) fail at
  *   once when they get one.
- * - PGlite: one connection, one statement at a time, in process; a running statement cannot be
- *   interrupted and one queued behind a long transaction cannot be withdrawn. Statements the call
- *   has not issued yet fail at once (`throwIfQueryAborted`), so an abandoned call stops at its
- *   current statement.
+ * - PGlite: one connection, one statement at a time, in process: a running statement cannot be
+ *   interrupted (nor one already handed to PGlite, queued behind a long transaction). Live
+ *   statements take turns in a gate of ours before PGlite (pgliteAdapter.ts): one waiting there is
+ *   withdrawn when its call is abandoned, and statements the call has not issued yet fail at once
+ *   (`throwIfQueryAborted`), so an abandoned call stops at its current statement.
  * Interactive transactions (Prisma's `startTransaction`) are not cancelled this way.
  */
 const currentSignal = new AsyncLocalStorage<AbortSignal>();
@@ -30,6 +31,34 @@ export function withQuerySignal<T>(signal: AbortSignal, fn: () => T): T {
 /** The signal of the call in progress, if it is cancellable. */
 export function querySignal(): AbortSignal | undefined {
   return currentSignal.getStore();
+}
+
+/** Told when a cancellable call's statements start and stop waiting for a connection. */
+export interface QueryWaitWatcher {
+  waiting(): void;
+  acquired(): void;
+}
+
+const waitWatchers = new WeakMap<AbortSignal, QueryWaitWatcher>();
+
+/**
+ * Reports the connection waits of statements run under `signal` (withQuerySignal) to `watcher`:
+ * the reactor excludes them from a live execution's timeout (queueing is not query time).
+ */
+export function watchQueryWaits(signal: AbortSignal, watcher: QueryWaitWatcher): void {
+  waitWatchers.set(signal, watcher);
+}
+
+/** Runs `acquire` (getting a connection) as a reported wait of the current call. */
+export async function reportedWait<T>(acquire: () => Promise<T>): Promise<T> {
+  const signal = currentSignal.getStore();
+  const watcher = signal ? waitWatchers.get(signal) : undefined;
+  watcher?.waiting();
+  try {
+    return await acquire();
+  } finally {
+    watcher?.acquired();
+  }
 }
 
 /** Thrown for a statement of an aborted call; carries Postgres' SQLSTATE for a cancelled query. */
@@ -66,7 +95,7 @@ export function cancellableQueries(pool: pg.Pool, connectionString: string, log:
   };
   const query = async (args: unknown[], signal: AbortSignal): Promise<unknown> => {
     throwIfQueryAborted();
-    const client = (await pool.connect()) as PooledClient;
+    const client = (await reportedWait(() => pool.connect())) as PooledClient;
     if (signal.aborted) {
       client.release();
       throwIfQueryAborted();
