@@ -101,6 +101,10 @@ describe.each(engines)("live query timeouts on %s", (engine) => {
         await tx.query(`UPDATE "Task" SET title = 'renamed again' WHERE id = 't1'`);
       });
       await entered;
+      cleanups.push(() => {
+        unblock();
+        return holder.catch(() => undefined);
+      });
       // A change the feed already holds is not enough here: the feed's own read waits too. The
       // reactor is told directly, as its periodic sweep would.
       app.tether.reactor.invalidateAll();
