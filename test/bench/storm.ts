@@ -7,6 +7,9 @@
  * every subscription holds its first value.
  *
  *   npx tsx test/bench/storm.ts [pglite|postgres] [SUBS=5000] [DISTINCT=500] [CONNECTIONS=100] [TASKS_PER_PROJECT=100]
+ *
+ * STORM_QUERY_TIMEOUT_MS sets the reactor's queryTimeoutMs (default: the reactor's own, 5 s): a
+ * small one stands in for a slower database or a bigger storm on this machine.
  */
 import { fork } from "node:child_process";
 import fs from "node:fs";
@@ -94,7 +97,8 @@ async function runServer(engine: Engine, subs: number, distinct: number, connect
   await seeding.close();
   const store = await open();
   // A fresh app and server: nothing warmed up, as right after a deploy.
-  const app = buildApp(store);
+  const queryTimeoutMs = process.env.STORM_QUERY_TIMEOUT_MS ? Number(process.env.STORM_QUERY_TIMEOUT_MS) : undefined;
+  const app = buildApp(store, queryTimeoutMs ? { queryTimeoutMs } : {});
   const server = await createTetherServer({ router: app.router, createContext: () => ({ user: null }), port: 0 });
   const child = fork(SELF, ["client", server.wsUrl, String(subs), String(distinct), String(connections)], {
     execArgv: ["--import", "tsx"],
@@ -105,7 +109,7 @@ async function runServer(engine: Engine, subs: number, distinct: number, connect
   });
   const stats = app.tether.reactor.stats();
   console.log(
-    JSON.stringify({ engine, subs, distinct, connections, tasksPerProject, ...report, reactor: stats }, null, 2),
+    JSON.stringify({ engine, subs, distinct, connections, tasksPerProject, queryTimeoutMs, ...report, reactor: stats }, null, 2),
   );
   await server.close();
   await app.tether.close();
