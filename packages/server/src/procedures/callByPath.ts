@@ -2,6 +2,7 @@
 // they are wrapped here, in one module, so an upgrade touches one file.
 import { TRPCError, type AnyRouter } from "@trpc/server";
 import { callProcedure, getProcedureAtPath } from "@trpc/server/unstable-core-do-not-import";
+import { withQuerySignal } from "../store/index.ts";
 
 /** Throws NOT_FOUND for an unknown path and BAD_REQUEST for a path that is not a query. */
 export async function assertQueryPath(router: AnyRouter, path: string): Promise<void> {
@@ -12,9 +13,12 @@ export async function assertQueryPath(router: AnyRouter, path: string): Promise<
   }
 }
 
-/** Calls the query at `path` as tRPC would for a client: middlewares, input validation, ctx. */
+/**
+ * Calls the query at `path` as tRPC would for a client: middlewares, input validation, ctx.
+ * Aborting `signal` also cancels the SQL the call is running (store's withQuerySignal).
+ */
 export function callQuery(router: AnyRouter, path: string, ctx: unknown, input: unknown, signal: AbortSignal): Promise<unknown> {
-  return callProcedure({
+  return withQuerySignal(signal, () => callProcedure({
     router,
     path,
     ctx,
@@ -22,5 +26,5 @@ export function callQuery(router: AnyRouter, path: string, ctx: unknown, input: 
     getRawInput: async () => input,
     signal,
     batchIndex: 0,
-  }) as Promise<unknown>;
+  }) as Promise<unknown>);
 }

@@ -7,10 +7,30 @@ export interface ReactorConfig {
    * changes that follow within the window are batched). Off: every change waits the window.
    */
   flushFirstAtOnce: boolean;
-  /** Re-executions running at once; more wait (bounds DB load after a wide change). */
+  /**
+   * Executions (first runs and re-runs) holding a slot at once; more wait in order (bounds DB
+   * load after a wide change or a reconnect storm). A slot is held until the execution's work
+   * settles, even after a timeout abandoned it: an abandoned query still loads the database, so
+   * it keeps counting against this bound until its cancellation lands.
+   */
   maxConcurrentExecutions: number;
-  /** A re-execution slower than this is abandoned for the cycle and retried (ms). */
+  /**
+   * An execution still running this long after it got its slot is abandoned: its signal is aborted
+   * (which cancels its SQL, see store/cancellation.ts) and the group is retried after a backoff.
+   * Time spent waiting for a slot is not counted (ms).
+   */
   queryTimeoutMs: number;
+  /** Delay before the first retry of a timed-out execution; doubles per further timeout (ms). */
+  retryBackoffBaseMs: number;
+  /** Upper bound of that delay (ms). Retries go on while the group has subscribers. */
+  retryBackoffMaxMs: number;
+  /**
+   * What a timed-out *first* run does. "retry" (default): like a re-run, it is retried with backoff
+   * and the subscriber waits for its first value — a reconnect storm delays subscriptions, it does
+   * not fail them. "fail": the subscription ends with the TimeoutError (for clients that retry on
+   * their own). Real errors (FORBIDDEN, BAD_REQUEST...) end the subscription either way.
+   */
+  firstRunTimeout: "retry" | "fail";
   /** Every group is re-run this often whatever the feed says (ms; 0 = never): heals anything missed. */
   resyncIntervalMs: number;
   /** Results bigger than this (JSON bytes) are not kept: subscribers get full values, never patches. */
@@ -24,6 +44,9 @@ export const DEFAULT_REACTOR_CONFIG: ReactorConfig = {
   flushFirstAtOnce: true,
   maxConcurrentExecutions: 64,
   queryTimeoutMs: 5_000,
+  retryBackoffBaseMs: 250,
+  retryBackoffMaxMs: 30_000,
+  firstRunTimeout: "retry",
   resyncIntervalMs: 600_000,
   maxCachedResultBytes: 10 * 1024 * 1024,
   maxQueuedMessagesPerSubscriber: 64,

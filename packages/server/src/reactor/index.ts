@@ -5,7 +5,7 @@ export { DEFAULT_REACTOR_CONFIG } from "./config.ts";
 export type { ReactorConfig } from "./config.ts";
 export { applyListPatch, diffLists } from "./liveMessage.ts";
 export type { ListPatch, LiveMessage } from "./liveMessage.ts";
-export type { LiveEvent } from "./queryGroup.ts";
+export type { GroupState, LiveEvent } from "./queryGroup.ts";
 export { createReadSetRecorder, readsOfOperation, trackReads } from "./readSet.ts";
 export type { Read, ReadSet, ReadSetRecorder, ReadSink } from "./readSet.ts";
 export { affects, matchesWhere } from "./predicate.ts";

@@ -1,17 +1,31 @@
-/** Runs at most `max` tasks at once; the rest wait in order. */
+/**
+ * Runs at most `max` tasks at once; the rest wait in order. A task holds its slot until its
+ * promise settles — callers that give up on a task earlier (a timeout) still leave its slot taken
+ * until the work itself is over, so the bound is a bound on real work.
+ */
 export class ConcurrencyLimiter {
-  private active = 0;
+  private running = 0;
   private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly max: number) {}
 
+  /** Slots taken now. */
+  get active(): number {
+    return this.running;
+  }
+
+  /** Tasks waiting for a slot. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active += 1;
+    if (this.running >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running += 1;
     try {
       return await task();
     } finally {
-      this.active -= 1;
+      this.running -= 1;
       this.waiting.shift()?.();
     }
   }
@@ -19,13 +33,4 @@ export class ConcurrencyLimiter {
 
 export class TimeoutError extends Error {
   override readonly name = "TimeoutError";
-}
-
-/** Rejects with TimeoutError after `ms` (the work itself is not cancelled, only abandoned). */
-export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

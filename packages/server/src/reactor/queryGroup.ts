@@ -26,6 +26,29 @@ export interface GroupResult {
 }
 
 /**
+ * A group's life, one state at a time (transitions in reactor.ts):
+ *
+ *   dirty ──flush──▶ running ──ok──▶ idle ──relevant change / sweep──▶ dirty
+ *                     │  ▲  │
+ *     change / sweep  │  │  └─timeout (or cancelled)─▶ backoff ──timer──▶ dirty
+ *                     ▼  │
+ *               rerun-pending ──ok──▶ dirty (runs again: something changed during the run)
+ *
+ * `closed` (no subscribers left, or a real error) is final from any state. A new group starts
+ * `dirty` and runs at once. Only an `idle` group is judged against changes and only an `idle` group
+ * with a cached result answers a new subscriber directly; in every other state the subscriber waits
+ * for the next published result, which is fresher than anything held.
+ */
+export type GroupState = "idle" | "dirty" | "running" | "rerun-pending" | "backoff" | "closed";
+
+/** One execution of a group's query; superseded (abandoned) when the group moves on without it. */
+export interface GroupRun {
+  readonly controller: AbortController;
+  /** The reactor's feed position when the run started: everything at or before it is in its result. */
+  readonly position: string;
+}
+
+/**
  * Subscriptions with identical (path, input, auth scope) share one QueryGroup: one execution,
  * one cached result, one version counter.
  */
@@ -35,12 +58,15 @@ export class QueryGroup {
   result: GroupResult | null = null;
   version = 0;
   position = "";
-  running = false;
-  dirty = false;
+  state: GroupState = "dirty";
+  /** The execution whose outcome the group waits for (null unless running / rerun-pending). */
+  run: GroupRun | null = null;
   /** Changes delivered while an execution ran: judged against its new ReadSet afterwards. */
   changesDuringRun: Change[] = [];
+  /** Timed-out executions in a row (sets the backoff; reset by a successful run). */
+  failedAttempts = 0;
+  retryTimer: NodeJS.Timeout | null = null;
   executions = 0;
-  closed = false;
 
   constructor(
     readonly key: string,
@@ -49,6 +75,14 @@ export class QueryGroup {
     /** Context of the subscriber that created the group; all members share its auth scope. */
     readonly ctx: unknown,
   ) {}
+
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  get running(): boolean {
+    return this.state === "running" || this.state === "rerun-pending";
+  }
 
   eventId(): string {
     return `${this.version}.${this.result?.hash ?? ""}`;

@@ -1,13 +1,16 @@
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
+import { watchQueryWaits } from "../store/index.ts";
 import { AsyncQueue } from "./asyncQueue.ts";
+import { Deadline } from "./deadline.ts";
 import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import { diffLists, type LiveMessage } from "./liveMessage.ts";
 import { GroupIndex } from "./groupIndex.ts";
-import { ConcurrencyLimiter, TimeoutError, withTimeout } from "./limiter.ts";
+import { ConcurrencyLimiter, TimeoutError } from "./limiter.ts";
 import { affects } from "./predicate.ts";
-import { hashFromEventId, QueryGroup, type LiveEvent, type Subscriber } from "./queryGroup.ts";
+import { hashFromEventId, QueryGroup, type GroupRun, type GroupState, type LiveEvent, type Subscriber } from "./queryGroup.ts";
+import { backoffDelay, isTransientError } from "./retry.ts";
 import type { ReadSet } from "./readSet.ts";
 import { hashOf, stableStringify } from "./stableJson.ts";
 
@@ -49,7 +52,20 @@ export interface ReactorStats {
   /** Groups marked dirty by a change (before batching). */
   invalidations: number;
   messagesSent: number;
+  /** Executions abandoned for running longer than queryTimeoutMs (first runs included). */
   timeouts: number;
+  /** Executions started again after a timeout (each after its backoff). */
+  retries: number;
+  /** Executions whose signal was aborted (timed out, or their group closed): their SQL is cancelled. */
+  cancelled: number;
+  /** Abandoned executions whose work has not settled yet: each still holds a limiter slot. */
+  abandonedInFlight: number;
+  /** Limiter slots taken now (running executions, abandoned ones included). */
+  executionsInFlight: number;
+  /** Executions waiting for a limiter slot. */
+  executionsQueued: number;
+  /** Groups per state (see GroupState in queryGroup.ts). */
+  groupsByState: Record<Exclude<GroupState, "closed">, number>;
   /** Delay between the last processed change's write and its processing (ms). */
   feedLagMs: number | null;
   /** Feed position the reactor has processed. */
@@ -65,7 +81,7 @@ export class Reactor {
   private readonly groups = new Map<string, QueryGroup>();
   /** table → groups whose ReadSet touches it, filed by pinned column values. */
   private readonly index: GroupIndex<QueryGroup>;
-  /** Groups with an execution in flight: they see every change (see execute()). */
+  /** Groups in state "running": they see every change (see invalidate()). */
   private readonly running = new Set<QueryGroup>();
   private readonly limiter: ConcurrencyLimiter;
   private feedSubscription: FeedSubscription | null = null;
@@ -83,6 +99,9 @@ export class Reactor {
     invalidations: 0,
     messagesSent: 0,
     timeouts: 0,
+    retries: 0,
+    cancelled: 0,
+    abandonedInFlight: 0,
     feedLagMs: null as number | null,
   };
 
@@ -148,13 +167,15 @@ export class Reactor {
         return subscriber;
       }
       if (fresh) {
-        // The first execution's errors (bad input, forbidden) end this subscription as errors.
-        await this.execute(joined, { firstRun: true });
-      } else if (joined.result?.cached && !joined.running) {
+        // Runs at once (no batching window). Its errors (bad input, forbidden) end this
+        // subscription and every other that joined meanwhile, through their queues.
+        this.execute(joined);
+      } else if (joined.state === "idle" && joined.result?.cached) {
         this.sendInitial(joined, subscriber);
-      } else if (!joined.running) {
+      } else if (joined.state === "idle") {
         this.markDirty(joined); // result too big to keep: re-run, this subscriber gets it in full
       }
+      // In any other state a run is due or under way: its result reaches this subscriber in full.
       return subscriber;
     };
     const iterator: AsyncIterableIterator<LiveEvent> = {
@@ -181,8 +202,20 @@ export class Reactor {
 
   stats(): ReactorStats {
     let subscriptions = 0;
-    for (const group of this.groups.values()) subscriptions += group.subscribers.size;
-    return { subscriptions, groups: this.groups.size, position: this.position, ...this.counters };
+    const groupsByState = { idle: 0, dirty: 0, running: 0, "rerun-pending": 0, backoff: 0 };
+    for (const group of this.groups.values()) {
+      subscriptions += group.subscribers.size;
+      if (group.state !== "closed") groupsByState[group.state] += 1;
+    }
+    return {
+      subscriptions,
+      groups: this.groups.size,
+      position: this.position,
+      ...this.counters,
+      executionsInFlight: this.limiter.active,
+      executionsQueued: this.limiter.queued,
+      groupsByState,
+    };
   }
 
   /** Re-runs every group (feed resync, periodic sweep, or by hand). */
@@ -195,8 +228,9 @@ export class Reactor {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     clearInterval(this.resyncTimer);
     this.feedSubscription?.close();
-    for (const group of this.groups.values()) {
+    for (const group of [...this.groups.values()]) {
       for (const subscriber of group.subscribers) subscriber.queue.end();
+      this.dropGroup(group);
     }
     this.groups.clear();
     this.dirtyGroups.clear();
@@ -219,17 +253,36 @@ export class Reactor {
     // Running groups judge changes against the ReadSet their execution ends with.
     for (const group of this.running) group.changesDuringRun.push(change);
     for (const group of this.index.candidates(change)) {
-      if (group.running || group.dirty || !group.readSet) continue;
+      // dirty / rerun-pending / backoff groups run again anyway; running ones buffered it above.
+      if (group.state !== "idle" || !group.readSet) continue;
       if (affects(group.readSet, change, this.options.schema)) this.markDirty(group);
     }
   }
 
+  /** Something the group's result may depend on changed (or a sweep asks): make sure it runs again. */
   private markDirty(group: QueryGroup): void {
-    if (group.closed || group.dirty) return;
-    group.dirty = true;
-    this.dirtyGroups.add(group);
-    this.counters.invalidations += 1;
-    if (!group.running) this.scheduleFlush();
+    switch (group.state) {
+      case "idle":
+        this.setState(group, "dirty");
+        this.counters.invalidations += 1;
+        this.dirtyGroups.add(group);
+        this.scheduleFlush();
+        return;
+      case "running":
+        this.setState(group, "rerun-pending"); // runs again when this run ends
+        this.counters.invalidations += 1;
+        return;
+      // dirty: its flush is scheduled; rerun-pending: already runs again; backoff: its retry timer
+      // runs it (no earlier: the database just proved slow); closed: gone.
+      default:
+        return;
+    }
+  }
+
+  private setState(group: QueryGroup, state: GroupState): void {
+    group.state = state;
+    if (state === "running") this.running.add(group);
+    else this.running.delete(group);
   }
 
   /**
@@ -250,68 +303,100 @@ export class Reactor {
     this.lastFlushAt = performance.now();
     const due = [...this.dirtyGroups];
     this.dirtyGroups.clear();
-    for (const group of due) {
-      if (group.closed || !group.dirty) continue;
-      if (group.running) continue; // execute() re-flushes it when its run ends
-      void this.execute(group, { firstRun: false }).catch(() => undefined);
-    }
+    for (const group of due) if (group.state === "dirty") this.execute(group);
   }
 
-  /** One execution of a group's query; sends the result to its subscribers if it changed. */
-  private async execute(group: QueryGroup, { firstRun }: { firstRun: boolean }): Promise<void> {
-    group.running = true;
-    this.running.add(group);
-    group.dirty = false;
+  /**
+   * Starts one execution of a group's query (dirty → running). It waits for a limiter slot; the
+   * timeout counts from the moment it has one. The outcome is handled by settle(): a run that
+   * timed out is abandoned at once — its signal aborted so its SQL is cancelled, the group moved to
+   * backoff — while the work itself keeps its slot until it really ends.
+   */
+  private execute(group: QueryGroup): void {
+    const run: GroupRun = { controller: new AbortController(), position: this.position };
+    group.run = run;
     group.changesDuringRun = [];
-    const position = this.position; // everything processed so far committed before the query starts
-    const controller = new AbortController();
-    try {
-      const { data, readSet } = await this.limiter.run(() => {
-        this.counters.executions += 1;
-        if (!firstRun) this.counters.reExecutions += 1;
-        group.executions += 1;
-        return withTimeout(
-          this.options.run({ ctx: group.ctx, path: group.path, input: group.input, signal: controller.signal }),
-          this.config.queryTimeoutMs,
-          `live query ${group.path}`,
-        );
-      });
-      if (group.closed) return;
-      this.reindex(group, readSet);
-      group.position = position;
-      this.publish(group, data);
-    } catch (error) {
-      controller.abort();
-      if (error instanceof TimeoutError && !firstRun) {
-        // Skipped for this cycle; the next change or sweep tries again.
+    this.setState(group, "running");
+    void this.limiter.run(async () => {
+      if (group.run !== run) return; // abandoned (group closed) before it got a slot: nothing to do
+      this.counters.executions += 1;
+      if (group.executions > 0) this.counters.reExecutions += 1;
+      if (group.failedAttempts > 0) this.counters.retries += 1;
+      group.executions += 1;
+      let abandoned = false;
+      const deadline = new Deadline(this.config.queryTimeoutMs, () => {
+        abandoned = true;
+        this.counters.abandonedInFlight += 1;
         this.counters.timeouts += 1;
-        this.options.log.warn({ path: group.path }, error.message);
-        group.dirty = true;
-        return;
+        const error = new TimeoutError(`live query ${group.path} took longer than ${this.config.queryTimeoutMs} ms`);
+        this.abort(run, error);
+        this.settle(group, run, { error });
+      });
+      // Waiting for a database connection (pool, PGlite's one connection) is queueing, not query
+      // time: the store reports those waits for statements run under this signal.
+      watchQueryWaits(run.controller.signal, { waiting: () => deadline.pause(), acquired: () => deadline.resume() });
+      try {
+        const outcome = await this.options.run({ ctx: group.ctx, path: group.path, input: group.input, signal: run.controller.signal });
+        this.settle(group, run, { outcome });
+      } catch (error) {
+        this.settle(group, run, { error });
+      } finally {
+        deadline.clear();
+        if (abandoned) this.counters.abandonedInFlight -= 1;
       }
-      if (firstRun) {
-        // Others who joined during the first run fail the same way; the caller gets it thrown.
-        for (const subscriber of group.subscribers) subscriber.queue.end(error);
-        this.dropGroup(group);
-        throw error;
-      }
-      // A re-run that fails (e.g. the subscriber may no longer read this) ends its subscriptions.
-      this.options.log.warn({ path: group.path, err: (error as Error).message }, "live query failed; ending its subscriptions");
-      for (const subscriber of group.subscribers) subscriber.queue.end(error);
-      this.dropGroup(group);
-    } finally {
-      group.running = false;
-      this.running.delete(group);
-      const during = group.changesDuringRun;
-      group.changesDuringRun = [];
-      if (!group.closed && group.readSet && during.some((c) => affects(group.readSet!, c, this.options.schema))) {
-        this.markDirty(group);
-      } else if (!group.closed && group.dirty) {
-        // Marked dirty while running (or timed out): its flush was skipped, so schedule it now.
+    });
+  }
+
+  private abort(run: GroupRun, reason: Error): void {
+    if (run.controller.signal.aborted) return;
+    this.counters.cancelled += 1;
+    run.controller.abort(reason);
+  }
+
+  /** The outcome of `run`: acted on only while it is still the group's current run. */
+  private settle(
+    group: QueryGroup,
+    run: GroupRun,
+    result: { outcome: { data: unknown; readSet: ReadSet } } | { error: unknown },
+  ): void {
+    if (group.run !== run || group.closed || this.closed) return; // abandoned: its outcome is moot
+    group.run = null;
+    const rerun = group.state === "rerun-pending";
+    const during = group.changesDuringRun;
+    group.changesDuringRun = [];
+    if ("outcome" in result) {
+      group.failedAttempts = 0;
+      this.reindex(group, result.outcome.readSet);
+      group.position = run.position;
+      this.publish(group, result.outcome.data);
+      this.setState(group, "idle");
+      if (rerun || during.some((change) => affects(group.readSet!, change, this.options.schema))) this.markDirty(group);
+      return;
+    }
+    const { error } = result;
+    const firstRun = group.result === null;
+    if (isTransientError(error) && !(firstRun && this.config.firstRunTimeout === "fail")) {
+      // Retried after a backoff whatever changed meanwhile: the retry reads everything committed.
+      group.failedAttempts += 1;
+      const delay = backoffDelay(group.failedAttempts, this.config.retryBackoffBaseMs, this.config.retryBackoffMaxMs);
+      this.options.log.warn({ path: group.path, attempt: group.failedAttempts, retryInMs: Math.round(delay) }, (error as Error).message);
+      this.setState(group, "backoff");
+      group.retryTimer = setTimeout(() => {
+        group.retryTimer = null;
+        if (group.state !== "backoff") return;
+        this.setState(group, "dirty");
         this.dirtyGroups.add(group);
         this.scheduleFlush();
-      }
+      }, delay);
+      return;
     }
+    // A real error (bad input, forbidden, the subscriber may no longer read this) ends the
+    // group's subscriptions with it; on a first run that is the subscription's typed tRPC error.
+    if (!firstRun) {
+      this.options.log.warn({ path: group.path, err: (error as Error).message }, "live query failed; ending its subscriptions");
+    }
+    for (const subscriber of group.subscribers) subscriber.queue.end(error);
+    this.dropGroup(group);
   }
 
   private publish(group: QueryGroup, data: unknown): void {
@@ -345,11 +430,11 @@ export class Reactor {
     this.sendInitialWith(group, subscriber, {
       kind: "full",
       version: group.version,
-      // A clean group (not dirty, not running: called only then) was re-run after, or was not
-      // affected by, every change processed so far, so its result holds at the reactor's position.
-      // Reporting that lets a client waiting for its own write (read-your-writes) learn that a
-      // query the write did not touch already reflects it.
-      position: group.dirty ? group.position : this.position,
+      // An idle group (called only then) was re-run after, or was not affected by, every change
+      // processed so far, so its result holds at the reactor's position. Reporting that lets a
+      // client waiting for its own write (read-your-writes) learn that a query the write did not
+      // touch already reflects it.
+      position: this.position,
       data: result.data,
     });
   }
@@ -387,7 +472,12 @@ export class Reactor {
 
   private dropGroup(group: QueryGroup): void {
     if (group.closed) return;
-    group.closed = true;
+    this.setState(group, "closed");
+    // Nobody waits for its result any more: cancel the query (it keeps its slot until it ends).
+    if (group.run) this.abort(group.run, new Error("live query no longer subscribed"));
+    group.run = null;
+    if (group.retryTimer) clearTimeout(group.retryTimer);
+    group.retryTimer = null;
     if (this.groups.get(group.key) === group) this.groups.delete(group.key);
     this.dirtyGroups.delete(group);
     this.index.remove(group);

@@ -5,6 +5,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import pg from "pg";
 import type { Logger } from "../log/index.ts";
+import { cancellableQueries } from "./cancellation.ts";
 import { pgliteAdapter } from "./pgliteAdapter.ts";
 import { pgliteClient } from "./pgliteClient.ts";
 import { DEFAULT_RECONNECT, postgresClient, type ReconnectOptions } from "./postgresClient.ts";
@@ -54,7 +55,8 @@ export async function openDatabase(options: DatabaseOptions, log: Logger): Promi
     return {
       engine: "postgres",
       sql: postgresClient(pool, url, log, options.reconnect ?? DEFAULT_RECONNECT),
-      adapter: new PrismaPg(pool),
+      // Statements of calls run under withQuerySignal (live executions) can be cancelled.
+      adapter: new PrismaPg(cancellableQueries(pool, url, log)),
       location: redactUrl(url),
     };
   }

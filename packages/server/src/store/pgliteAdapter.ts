@@ -6,6 +6,7 @@ import type {
   SqlQueryable,
 } from "@prisma/driver-adapter-utils";
 import { PrismaPGlite } from "pglite-prisma-adapter";
+import { querySignal, QueryCancelledError, reportedWait, throwIfQueryAborted } from "./cancellation.ts";
 
 /**
  * pglite-prisma-adapter 0.6.1 (the last line for Prisma 6) predates Prisma 6.19's argument
@@ -20,7 +21,7 @@ export function pgliteAdapter(pglite: PGlite): SqlMigrationAwareDriverAdapterFac
   return {
     provider: inner.provider,
     adapterName: inner.adapterName,
-    connect: async () => fixAdapter(await inner.connect(), pglite),
+    connect: async () => takeTurns(fixAdapter(await inner.connect(), pglite)),
     async connectToShadowDb() {
       const shadow = new PGlite();
       const adapter = await (new PrismaPGlite(shadow) as unknown as SqlMigrationAwareDriverAdapterFactory).connect();
@@ -43,11 +44,18 @@ function fixAdapter(adapter: SqlDriverAdapter, pglite: PGlite): SqlDriverAdapter
   return adapter;
 }
 
+/** Also: a statement of an abandoned call (see cancellation.ts) is not started. */
 function fixBytesArguments(queryable: SqlQueryable): void {
   const queryRaw = queryable.queryRaw.bind(queryable);
   const executeRaw = queryable.executeRaw.bind(queryable);
-  queryable.queryRaw = (query) => queryRaw(decodeBytes(query));
-  queryable.executeRaw = (query) => executeRaw(decodeBytes(query));
+  queryable.queryRaw = async (query) => {
+    throwIfQueryAborted();
+    return queryRaw(decodeBytes(query));
+  };
+  queryable.executeRaw = async (query) => {
+    throwIfQueryAborted();
+    return executeRaw(decodeBytes(query));
+  };
 }
 
 function decodeBytes(query: SqlQuery): SqlQuery {
@@ -62,4 +70,46 @@ function decodeBytes(query: SqlQuery): SqlQuery {
     return arg;
   });
   return { ...query, args };
+}
+
+/**
+ * Statements of cancellable calls (live executions, see cancellation.ts) take turns here before
+ * reaching PGlite, which runs one statement at a time anyway. Waiting here is reported as a
+ * connection wait (not query time), and a statement whose call is abandoned while it waits is
+ * withdrawn instead of run. Statements inside transactions are not gated (the transaction already
+ * holds the connection).
+ */
+function takeTurns(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  let tail: Promise<void> = Promise.resolve();
+  const gate = <A, R>(statement: (arg: A) => Promise<R>) => async (arg: A): Promise<R> => {
+    const signal = querySignal();
+    if (!signal) return statement(arg);
+    throwIfQueryAborted();
+    const previous = tail;
+    let finish!: () => void;
+    const mine = new Promise<void>((resolve) => (finish = resolve));
+    // The next statement waits for this one's predecessor too: withdrawing never lets two run.
+    tail = previous.then(() => mine);
+    try {
+      await reportedWait(() => untilAborted(previous, signal));
+      return await statement(arg);
+    } finally {
+      finish();
+    }
+  };
+  adapter.queryRaw = gate(adapter.queryRaw.bind(adapter));
+  adapter.executeRaw = gate(adapter.executeRaw.bind(adapter));
+  return adapter;
+}
+
+function untilAborted(turn: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(new QueryCancelledError("canceling statement due to user request (call abandoned)"));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new QueryCancelledError("canceling statement due to user request (call abandoned)"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    void turn.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
 }

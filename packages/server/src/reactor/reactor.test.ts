@@ -1,0 +1,300 @@
+// The reactor's group state machine against a fake change feed and a fake query runner, on fake
+// timers: timeouts, backoff, the sweep and the limiter are timing logic, checked here without
+// wall-clock waits. test/liveTimeouts.test.ts checks the same behaviour against real databases.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { schema } from "../../../../generated/tether/index.ts";
+import type { Change, ChangeFeed, FeedEvent, FeedListener } from "../feed/index.ts";
+import { createLogger } from "../log/index.ts";
+import type { ReactorConfig } from "./config.ts";
+import type { LiveMessage } from "./liveMessage.ts";
+import type { LiveEvent } from "./queryGroup.ts";
+import { Reactor, type LiveQueryRunner } from "./reactor.ts";
+import type { ReadSet } from "./readSet.ts";
+
+const TASKS: ReadSet = { reads: [{ model: "Task", operation: "findMany" }], allTables: false };
+
+/** A feed the test drives by hand: `commit()` delivers one transaction of one Task insert. */
+function fakeFeed() {
+  let listener: FeedListener | null = null;
+  let xid = 100;
+  const feed = {
+    subscribe: async (l: FeedListener) => {
+      listener = l;
+      return { position: () => "0:", caughtUp: async () => undefined, close: () => undefined };
+    },
+  } as unknown as ChangeFeed;
+  return {
+    feed,
+    commit() {
+      xid += 1;
+      const change: Change = {
+        seq: String(xid),
+        xid: String(xid),
+        table: "Task",
+        op: "INSERT",
+        pk: { id: `t${xid}` },
+        old: null,
+        new: { id: `t${xid}`, projectId: "p1", title: "x", done: false },
+        omitted: [],
+        at: new Date().toISOString(),
+      };
+      const event: FeedEvent = { type: "transaction", xid: String(xid), changes: [change], position: `${xid}:` };
+      void listener?.(event);
+    },
+  };
+}
+
+interface Call {
+  readonly path: string;
+  readonly signal: AbortSignal;
+  /** Settles the call; `settled` is true once it did. */
+  succeed(data: unknown): void;
+  fail(error: unknown): void;
+  settled: boolean;
+}
+
+/**
+ * A runner whose calls the test settles by hand. Like the real one, a call whose signal aborts
+ * rejects (its SQL was cancelled) — unless `ignoreAbort` (a statement that cannot be interrupted).
+ */
+function fakeRunner(options: { ignoreAbort?: boolean } = {}) {
+  const calls: Call[] = [];
+  const run: LiveQueryRunner = ({ path, signal }) =>
+    new Promise((resolve, reject) => {
+      const call: Call = {
+        path,
+        signal,
+        settled: false,
+        succeed(data) {
+          call.settled = true;
+          resolve({ data, readSet: TASKS });
+        },
+        fail(error) {
+          call.settled = true;
+          reject(error);
+        },
+      };
+      calls.push(call);
+      if (!options.ignoreAbort) signal.addEventListener("abort", () => call.fail(signal.reason), { once: true });
+    });
+  return { run, calls, last: () => calls[calls.length - 1]! };
+}
+
+/** Reads a live subscription in the background, recording its messages and its end. */
+function consume(events: AsyncIterableIterator<LiveEvent>) {
+  const state = { messages: [] as LiveMessage[], error: undefined as unknown, ended: false };
+  void (async () => {
+    try {
+      for await (const event of events) state.messages.push(event.message);
+    } catch (error) {
+      state.error = error;
+    } finally {
+      state.ended = true;
+    }
+  })();
+  const data = () => {
+    const last = [...state.messages].reverse().find((m) => m.kind === "full");
+    return last?.kind === "full" ? last.data : undefined;
+  };
+  return { state, data, stop: () => events.return?.() };
+}
+
+const CONFIG: Partial<ReactorConfig> = {
+  queryTimeoutMs: 100,
+  retryBackoffBaseMs: 1_000,
+  retryBackoffMaxMs: 8_000,
+  resyncIntervalMs: 0,
+};
+
+describe("Reactor group state machine (fake feed, fake timers)", () => {
+  let reactor: Reactor;
+  beforeEach(() => {
+    // performance too: the batching window is measured with performance.now().
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date", "performance"] });
+    vi.spyOn(Math, "random").mockReturnValue(1); // backoff delays at their upper bound
+  });
+  afterEach(async () => {
+    await reactor?.close();
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  function start(runner: ReturnType<typeof fakeRunner>, config: Partial<ReactorConfig> = {}) {
+    const feed = fakeFeed();
+    reactor = new Reactor({ feed: feed.feed, schema, run: runner.run, log: createLogger(), config: { ...CONFIG, ...config } });
+    return feed;
+  }
+
+  const subscribe = (input: unknown = { projectId: "p1" }) =>
+    consume(reactor.subscribe({ path: "tasks.byProject", input, ctx: {}, scope: "s" }));
+
+  /** Lets promises and zero-delay timers run (a setTimeout of 0 is due after 1 ms). */
+  const settle = () => vi.advanceTimersByTimeAsync(1);
+  /** Moves the clock by ms, then runs what a timer due at its end started. */
+  const advance = async (ms: number) => {
+    await vi.advanceTimersByTimeAsync(ms);
+    await settle();
+  };
+
+  it("re-runs a group after backoff when its re-run timed out while a change arrived, and stays live", async () => {
+    const runner = fakeRunner();
+    const feed = start(runner);
+    const sub = subscribe();
+    await settle();
+    runner.last().succeed(["v1"]);
+    await settle();
+    expect(sub.data()).toEqual(["v1"]);
+
+    feed.commit();
+    await settle();
+    expect(runner.calls).toHaveLength(2); // the re-run, which hangs (a lock)
+    feed.commit(); // another relevant change commits while it runs
+    await advance(100); // ... past the timeout
+    expect(runner.calls[1]!.signal.aborted).toBe(true); // abandoned and cancelled
+    expect(reactor.stats()).toMatchObject({ timeouts: 1, cancelled: 1, groupsByState: { backoff: 1 } });
+
+    await advance(1_000); // the backoff's upper bound
+    expect(runner.calls).toHaveLength(3);
+    runner.last().succeed(["v3"]);
+    await settle();
+    expect(sub.data()).toEqual(["v3"]);
+    expect(reactor.stats()).toMatchObject({ retries: 1, groupsByState: { idle: 1 } });
+
+    // Not frozen: a later write reaches it as usual.
+    feed.commit();
+    await advance(5); // within the batching window of the last flush
+    expect(runner.calls).toHaveLength(4);
+    runner.last().succeed(["v4"]);
+    await settle();
+    expect(sub.data()).toEqual(["v4"]);
+  });
+
+  it("does not re-run in a tight loop when re-runs keep timing out: retries back off", async () => {
+    const runner = fakeRunner();
+    const feed = start(runner);
+    subscribe();
+    await settle();
+    runner.last().succeed(["v1"]);
+    await settle();
+    feed.commit();
+    await settle();
+    await advance(60_000); // every run hangs until its timeout (100 ms)
+    // Timeout 100 ms, backoff 1 s doubling to 8 s: re-runs at 0, 1.1, 3.2, 7.3, 15.4, 23.5, 31.6,
+    // 39.7, 47.8, 55.9 s, after the first run. A tight loop would be ~600 runs.
+    expect(runner.calls.length).toBe(11);
+    expect(reactor.stats().timeouts).toBe(runner.calls.length - 1);
+  });
+
+  it("a timed-out first run is retried, and the subscriber gets the value without an error", async () => {
+    const runner = fakeRunner();
+    start(runner);
+    const sub = subscribe();
+    await advance(100);
+    expect(runner.calls[0]!.signal.aborted).toBe(true);
+    expect(sub.state.ended).toBe(false);
+    await advance(1_000);
+    expect(runner.calls).toHaveLength(2);
+    runner.last().succeed(["first"]);
+    await settle();
+    expect(sub.data()).toEqual(["first"]);
+    expect(sub.state.error).toBeUndefined();
+  });
+
+  it("a real error of a first run still ends the subscription with it", async () => {
+    const runner = fakeRunner();
+    start(runner);
+    const sub = subscribe();
+    await settle();
+    const forbidden = Object.assign(new Error("not yours"), { code: "FORBIDDEN" });
+    runner.last().fail(forbidden);
+    await settle();
+    expect(sub.state.ended).toBe(true);
+    expect(sub.state.error).toBe(forbidden);
+    expect(reactor.stats().groups).toBe(0);
+  });
+
+  it("with firstRunTimeout 'fail', a timed-out first run ends the subscription", async () => {
+    const runner = fakeRunner();
+    start(runner, { firstRunTimeout: "fail" });
+    const sub = subscribe();
+    await advance(100);
+    await settle();
+    expect(sub.state.ended).toBe(true);
+    expect((sub.state.error as Error).name).toBe("TimeoutError");
+  });
+
+  it("gives a new subscriber of a group whose last run timed out a fresh value, not the stale one", async () => {
+    const runner = fakeRunner();
+    const feed = start(runner);
+    subscribe();
+    await settle();
+    runner.last().succeed(["stale"]);
+    await settle();
+    feed.commit();
+    await settle();
+    feed.commit();
+    await advance(100); // the re-run times out
+    const late = subscribe();
+    await settle();
+    expect(late.state.messages).toEqual([]); // nothing stale handed out
+    await advance(1_000);
+    runner.last().succeed(["fresh"]);
+    await settle();
+    expect(late.state.messages.map((m) => m.kind === "full" && m.data)).toEqual([["fresh"]]);
+  });
+
+  it("the periodic sweep still re-runs a group after one of its runs timed out", async () => {
+    const runner = fakeRunner();
+    const feed = start(runner, { resyncIntervalMs: 30_000 });
+    const startedAt = Date.now();
+    const sub = subscribe();
+    await settle();
+    runner.last().succeed(["v1"]);
+    await settle();
+    feed.commit();
+    await settle();
+    feed.commit();
+    await advance(100); // timed out
+    await advance(1_000);
+    runner.last().succeed(["v2"]); // the retry
+    await settle();
+    const before = runner.calls.length;
+    await vi.advanceTimersByTimeAsync(startedAt + 30_000 - Date.now()); // the sweep, at 30 s
+    await settle();
+    expect(runner.calls.length).toBe(before + 1);
+    runner.last().succeed(["swept"]);
+    await settle();
+    expect(sub.data()).toEqual(["swept"]);
+  });
+
+  it("an abandoned run keeps its limiter slot until its work settles", async () => {
+    const runner = fakeRunner({ ignoreAbort: true }); // a statement that cannot be interrupted
+    start(runner, { maxConcurrentExecutions: 1 });
+    subscribe({ projectId: "a" });
+    await advance(100); // a's first run times out, abandoned
+    expect(runner.calls[0]!.signal.aborted).toBe(true);
+    const b = subscribe({ projectId: "b" });
+    await settle();
+    expect(runner.calls).toHaveLength(1); // b waits: the abandoned run still holds the only slot
+    expect(reactor.stats()).toMatchObject({ executionsInFlight: 1, executionsQueued: 1, abandonedInFlight: 1 });
+    runner.calls[0]!.succeed(["late"]); // its outcome is moot, but its slot is freed
+    await settle();
+    expect(runner.calls).toHaveLength(2);
+    expect(runner.calls[1]!.path).toBe("tasks.byProject");
+    runner.calls[1]!.succeed(["b"]);
+    await settle();
+    expect(b.data()).toEqual(["b"]);
+    expect(reactor.stats()).toMatchObject({ abandonedInFlight: 0 });
+  });
+
+  it("cancels the run of a group whose last subscriber left", async () => {
+    const runner = fakeRunner();
+    start(runner);
+    const sub = subscribe();
+    await settle();
+    await sub.stop();
+    await settle();
+    expect(runner.calls[0]!.signal.aborted).toBe(true);
+    expect(reactor.stats()).toMatchObject({ groups: 0, cancelled: 1, executionsInFlight: 0 });
+  });
+});
