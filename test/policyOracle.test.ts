@@ -461,7 +461,13 @@ async function outcome(run: () => Promise<unknown>): Promise<unknown> {
 class Rollback extends Error {}
 
 function buildApp(store: AppStore) {
-  const tether = initTether<Ctx>().create({ store, schema, policies });
+  const tether = initTether<Ctx>().create({
+    store,
+    schema,
+    policies,
+    // The docs' authorize: a room per note, open to whoever may read the note through ctx.db.
+    presence: { authorize: async (ctx, room) => (await ctx.db.note.count({ where: { id: room.replace(/^note:/, "") } })) > 0 },
+  });
   let written: unknown;
   const router = tether.appRouter({
     reads: tether.query.input(z.array(z.string())).query(async ({ ctx, input }) => {
@@ -562,7 +568,7 @@ describe.each(engines)("policies agree with the rows on %s", (engine) => {
   });
 
   // Through a real server: the note's document ($crdt.pull over HTTP, $crdt.stream and $live over WebSocket).
-  it.each(SHAPES.map((shape) => [shape.name, shape] as const))("$crdt.pull, $crdt.stream, $live — Note: %s", async (_name, shape) => {
+  it.each(SHAPES.map((shape) => [shape.name, shape] as const))("$crdt.pull, $crdt.stream, $live, $presence.join/set — Note: %s", async (_name, shape) => {
     current = { target: "Note", shape };
     const target = { model: "Note", id: "n1", field: "body" };
     const wrong: string[] = [];
@@ -580,9 +586,19 @@ describe.each(engines)("policies agree with the rows on %s", (engine) => {
         stream: "error" in ((await first((h) => trpc.$crdt.stream.subscribe(target, h))) as object) ? "NOT_FOUND" : "OK",
         livePull: "error" in ((await first((h) => trpc.$live.subscribe({ path: "$crdt.pull", input: target }, h))) as object) ? "NOT_FOUND" : "OK",
         liveNotes: ((await first((h) => trpc.$live.subscribe({ path: "notes", input: undefined }, h))) as { data: { data: { data: unknown } } }).data.data.data,
+        join: "error" in ((await first((h) => trpc.$presence.join.subscribe({ room: "note:n1", clientId: caller }, h))) as object) ? "FORBIDDEN" : "OK",
+        set: await trpcCode(trpc.$presence.set.mutate({ room: "note:n1", clientId: caller, state: { caller } })),
       };
-      const expected = { pull: readable ? "OK" : "NOT_FOUND", stream: readable ? "OK" : "NOT_FOUND", livePull: readable ? "OK" : "NOT_FOUND", liveNotes: world.all("Note") };
-      cases += 4;
+      const expected = {
+        pull: readable ? "OK" : "NOT_FOUND",
+        stream: readable ? "OK" : "NOT_FOUND",
+        livePull: readable ? "OK" : "NOT_FOUND",
+        liveNotes: world.all("Note"),
+        join: readable ? "OK" : "FORBIDDEN",
+        // A set needs the caller's open join; an anonymous one only counts on its own connection (sets go over HTTP here).
+        set: readable && user !== null ? "OK" : "FORBIDDEN",
+      };
+      cases += 6;
       if (canonical(normal(answers)) !== canonical(normal(expected))) wrong.push(`${caller}: got ${JSON.stringify(answers)}, policy says ${JSON.stringify(expected)}`);
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     }
