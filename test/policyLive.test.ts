@@ -12,16 +12,12 @@ import { schema } from "../generated/tether/index.ts";
 import type { Ctx } from "./support/crdtApp.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { connectAs, userFromRequest } from "./support/userClient.ts";
+import { readSharedNotes } from "./support/notePolicy.ts";
 import { waitFor } from "./support/waitFor.ts";
 
 const policies: Policies<PrismaClient, Ctx> = {
   note: {
-    read: async (ctx) => {
-      if (!ctx.user) return false;
-      const userId = ctx.user.id;
-      const projects = await ctx.db.project.findMany({ where: { OR: [{ ownerId: userId }, { members: { some: { userId } } }] }, select: { id: true } });
-      return projects.length > 0 ? { projectId: { in: projects.map((p) => p.id) } } : false;
-    },
+    read: readSharedNotes,
     update: () => true,
   },
 };
