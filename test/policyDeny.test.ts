@@ -14,20 +14,13 @@ import { schema } from "../generated/tether/index.ts";
 import { trpcCode, type Ctx } from "./support/crdtApp.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { userFromRequest } from "./support/userClient.ts";
+import { readSharedNotes } from "./support/notePolicy.ts";
 import { waitFor } from "./support/waitFor.ts";
 
-/**
- * The README's shape: `ctx.user ? {...} : false`, where `{...}` lists the projects the caller
- * shares, and a caller who shares none (a stranger, a removed member) gets `false` as well.
- */
+/** The README's shape (see support/notePolicy.ts): `false` for anyone sharing no project. */
 const policies: Policies<PrismaClient, Ctx> = {
   note: {
-    read: async (ctx) => {
-      if (!ctx.user) return false;
-      const userId = ctx.user.id;
-      const projects = await ctx.db.project.findMany({ where: { OR: [{ ownerId: userId }, { members: { some: { userId } } }] }, select: { id: true } });
-      return projects.length > 0 ? { projectId: { in: projects.map((p) => p.id) } } : false;
-    },
+    read: readSharedNotes,
   },
 };
 

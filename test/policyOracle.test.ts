@@ -101,25 +101,34 @@ interface Shape {
   read(model: Model, user: User): unknown;
   /** What it means, from the rows. */
   admits(model: Model, row: Row, user: User): boolean;
+  /** Every row, none, or a where that depends on the rows (a relation `_count` orderBy is refused through it). */
+  kind(model: Model, user: User): "all" | "none" | "where";
 }
+const ALL = () => "all" as const;
+const NONE = () => "none" as const;
+const whereIfUser = (_m: Model, u: User) => (u ? ("where" as const) : ("none" as const));
 const relationMeans = (model: Model, row: Row, user: User) => (model === "Project" ? sees(user, row.id) : sees(user, row.projectId));
 const SHAPES: Shape[] = [
-  { name: "false", read: () => false, admits: () => false },
-  { name: "true", read: () => true, admits: () => true },
-  { name: "async user ? scalar where : false", read: async (m, u) => (u ? WHERES[m].scalar(u) : false), admits: (m, r, u) => u !== null && WHERES[m].scalarMeans(r, u) },
-  { name: "user ? relation where : false", read: (m, u) => (u ? WHERES[m].relation(u) : false), admits: (m, r, u) => relationMeans(m, r, u) },
-  { name: "constant where", read: (m) => WHERES[m].constant, admits: (m, r) => WHERES[m].constantMeans(r) },
-  { name: "user ? true : false", read: (_m, u) => u !== null, admits: (_m, _r, u) => u !== null },
-  { name: "{}", read: () => ({}), admits: () => true },
-  { name: "{ OR: [] }", read: () => ({ OR: [] }), admits: () => false },
-  { name: "{ AND: [] }", read: () => ({ AND: [] }), admits: () => true },
-  { name: "{ id: { in: [] } }", read: () => ({ id: { in: [] } }), admits: () => false },
-  { name: "{ AND: [{ OR: [] }] }", read: () => ({ AND: [{ OR: [] }] }), admits: () => false },
-  { name: "{ NOT: { OR: [] } }", read: () => ({ NOT: { OR: [] } }), admits: () => true },
+  { name: "false", read: () => false, admits: () => false, kind: NONE },
+  { name: "true", read: () => true, admits: () => true, kind: ALL },
+  { name: "async user ? scalar where : false", read: async (m, u) => (u ? WHERES[m].scalar(u) : false), admits: (m, r, u) => u !== null && WHERES[m].scalarMeans(r, u),
+    // A member owns no project: the Note's list of owned projects is `in: []`.
+    kind: (m, u) => (u === null || (m === "Note" && !SEED.Project.some((p) => p.ownerId === u)) ? "none" : "where"),
+  },
+  { name: "user ? relation where : false", read: (m, u) => (u ? WHERES[m].relation(u) : false), admits: (m, r, u) => relationMeans(m, r, u), kind: whereIfUser },
+  { name: "constant where", read: (m) => WHERES[m].constant, admits: (m, r) => WHERES[m].constantMeans(r), kind: () => "where" },
+  { name: "user ? true : false", read: (_m, u) => u !== null, admits: (_m, _r, u) => u !== null, kind: (_m, u) => (u ? "all" : "none") },
+  { name: "{}", read: () => ({}), admits: () => true, kind: ALL },
+  { name: "{ OR: [] }", read: () => ({ OR: [] }), admits: () => false, kind: NONE },
+  { name: "{ AND: [] }", read: () => ({ AND: [] }), admits: () => true, kind: ALL },
+  { name: "{ id: { in: [] } }", read: () => ({ id: { in: [] } }), admits: () => false, kind: NONE },
+  { name: "{ AND: [{ OR: [] }] }", read: () => ({ AND: [{ OR: [] }] }), admits: () => false, kind: NONE },
+  { name: "{ NOT: { OR: [] } }", read: () => ({ NOT: { OR: [] } }), admits: () => true, kind: ALL },
   {
     name: "user ? { OR: [in: [], relation] } : { OR: [] }",
     read: (m, u) => (u ? { OR: [{ id: { in: [] } }, WHERES[m].relation(u)] } : { OR: [] }),
     admits: (m, r, u) => relationMeans(m, r, u),
+    kind: whereIfUser,
   },
 ];
 
@@ -146,6 +155,9 @@ class World {
   ) {}
   admits(model: Model, row: Row): boolean {
     return current.target !== model || current.shape.admits(model, row, this.user);
+  }
+  kind(model: Model): "all" | "none" | "where" {
+    return current.target !== model ? "all" : current.shape.kind(model, this.user);
   }
   all(model: Model): Row[] {
     return this.rows[model].filter((r) => this.admits(model, r)).sort((a, b) => String(a.id).localeCompare(String(b.id)));
@@ -345,8 +357,66 @@ const FILTERS: Read[] = [
   },
 ];
 
+/** `a` before `b` by `key` (ascending; nulls last, as Postgres sorts them), then by id. */
+const by = (key: (r: Row) => unknown, direction: "asc" | "desc") => (a: Row, b: Row) => {
+  const [x, y] = [key(a), key(b)];
+  if (x !== y) {
+    if (x === null || x === undefined) return direction === "asc" ? 1 : -1;
+    if (y === null || y === undefined) return direction === "asc" ? -1 : 1;
+    return (String(x) < String(y) ? -1 : 1) * (direction === "asc" ? 1 : -1);
+  }
+  return String(a.id).localeCompare(String(b.id));
+};
+/**
+ * An order through a relation is a read of it, compared in order: a relation `_count` counts only
+ * admitted rows (kept when the rule admits all, dropped when none — every count is 0 — refused
+ * otherwise), and ordering by a to-one's field keeps only rows whose related row is admitted.
+ */
+const ORDERS: Read[] = [
+  {
+    name: "project orderBy tasks _count",
+    touches: ["Project", "Task"],
+    run: (db) => db.project.findMany({ orderBy: [{ tasks: { _count: "asc" } }, { id: "asc" }], select: { id: true } }),
+    expected: (w) => {
+      const kind = w.kind("Task");
+      if (kind === "where") return { error: "FORBIDDEN" };
+      return ids([...w.all("Project")].sort(by((p) => (kind === "all" ? w.rows.Task.filter((t) => t.projectId === p.id).length : 0), "asc")));
+    },
+  },
+  {
+    name: "task orderBy project name",
+    touches: ["Task", "Project"],
+    run: (db) => db.task.findMany({ orderBy: [{ project: { name: "desc" } }, { id: "asc" }], select: { id: true } }),
+    expected: (w) => ids(w.all("Task").filter((t) => w.projectOf(t)).sort(by((t) => w.projectOf(t)!.name, "desc"))),
+  },
+  {
+    name: "project orderBy note body (optional to-one)",
+    touches: ["Project", "Note"],
+    run: (db) => db.project.findMany({ orderBy: [{ note: { body: "desc" } }, { id: "asc" }], select: { id: true } }),
+    expected: (w) =>
+      ids(
+        w
+          .all("Project")
+          .filter((p) => !w.hasAnyNote(p) || w.noteOf(p))
+          .sort(by((p) => w.noteOf(p)?.body ?? null, "desc")),
+      ),
+  },
+  {
+    name: "project include tasks orderBy project name",
+    touches: ["Project", "Task"],
+    run: (db) => db.project.findMany({ ...orderById, select: { id: true, tasks: { orderBy: [{ project: { name: "asc" } }, { id: "asc" }], select: { id: true } } } }),
+    expected: (w) => w.all("Project").map((p) => ({ id: p.id, tasks: ids(w.tasksOf(p)) })),
+  },
+  {
+    name: "task count orderBy project name, take 2",
+    touches: ["Task", "Project"],
+    run: (db) => db.task.count({ orderBy: { project: { name: "asc" } }, take: 2 }),
+    expected: (w) => Math.min(2, w.all("Task").filter((t) => w.projectOf(t)).length),
+  },
+];
+
 const MODELS: Model[] = ["Project", "Task", "Note", "ProjectMember"];
-const READS: Read[] = [...MODELS.flatMap(topLevel), ...NESTED, ...FILTERS];
+const READS: Read[] = [...MODELS.flatMap(topLevel), ...NESTED, ...FILTERS, ...ORDERS];
 
 /** Writes that read through the policy; every update/delete/create check allows. */
 interface Write {
@@ -363,8 +433,8 @@ const WRITES: Record<"Task" | "Note", Write[]> = {
     {
       name: "upsert existing",
       run: (db) => db.task.upsert({ where: { id: "t1" }, create: { id: "t1", projectId: "p1", title: "new" }, update: { title: "x" }, select: { id: true, title: true } }),
-      // Not admitted: it can only try to create, and the id is taken.
-      expected: (w) => (w.byId("Task", "t1") ? { id: "t1", title: "x" } : { error: "refused" }),
+      // Not admitted: it can only try to create, and the id is taken (CONFLICT, as a plain create's).
+      expected: (w) => (w.byId("Task", "t1") ? { id: "t1", title: "x" } : { error: "CONFLICT" }),
     },
     {
       name: "upsert new",
@@ -391,7 +461,13 @@ async function outcome(run: () => Promise<unknown>): Promise<unknown> {
 class Rollback extends Error {}
 
 function buildApp(store: AppStore) {
-  const tether = initTether<Ctx>().create({ store, schema, policies });
+  const tether = initTether<Ctx>().create({
+    store,
+    schema,
+    policies,
+    // The docs' authorize: a room per note, open to whoever may read the note through ctx.db.
+    presence: { authorize: async (ctx, room) => (await ctx.db.note.count({ where: { id: room.replace(/^note:/, "") } })) > 0 },
+  });
   let written: unknown;
   const router = tether.appRouter({
     reads: tether.query.input(z.array(z.string())).query(async ({ ctx, input }) => {
@@ -492,7 +568,7 @@ describe.each(engines)("policies agree with the rows on %s", (engine) => {
   });
 
   // Through a real server: the note's document ($crdt.pull over HTTP, $crdt.stream and $live over WebSocket).
-  it.each(SHAPES.map((shape) => [shape.name, shape] as const))("$crdt.pull, $crdt.stream, $live — Note: %s", async (_name, shape) => {
+  it.each(SHAPES.map((shape) => [shape.name, shape] as const))("$crdt.pull, $crdt.stream, $live, $presence.join/set — Note: %s", async (_name, shape) => {
     current = { target: "Note", shape };
     const target = { model: "Note", id: "n1", field: "body" };
     const wrong: string[] = [];
@@ -510,9 +586,19 @@ describe.each(engines)("policies agree with the rows on %s", (engine) => {
         stream: "error" in ((await first((h) => trpc.$crdt.stream.subscribe(target, h))) as object) ? "NOT_FOUND" : "OK",
         livePull: "error" in ((await first((h) => trpc.$live.subscribe({ path: "$crdt.pull", input: target }, h))) as object) ? "NOT_FOUND" : "OK",
         liveNotes: ((await first((h) => trpc.$live.subscribe({ path: "notes", input: undefined }, h))) as { data: { data: { data: unknown } } }).data.data.data,
+        join: "error" in ((await first((h) => trpc.$presence.join.subscribe({ room: "note:n1", clientId: caller }, h))) as object) ? "FORBIDDEN" : "OK",
+        set: await trpcCode(trpc.$presence.set.mutate({ room: "note:n1", clientId: caller, state: { caller } })),
       };
-      const expected = { pull: readable ? "OK" : "NOT_FOUND", stream: readable ? "OK" : "NOT_FOUND", livePull: readable ? "OK" : "NOT_FOUND", liveNotes: world.all("Note") };
-      cases += 4;
+      const expected = {
+        pull: readable ? "OK" : "NOT_FOUND",
+        stream: readable ? "OK" : "NOT_FOUND",
+        livePull: readable ? "OK" : "NOT_FOUND",
+        liveNotes: world.all("Note"),
+        join: readable ? "OK" : "FORBIDDEN",
+        // A set needs the caller's open join; an anonymous one only counts on its own connection (sets go over HTTP here).
+        set: readable && user !== null ? "OK" : "FORBIDDEN",
+      };
+      cases += 6;
       if (canonical(normal(answers)) !== canonical(normal(expected))) wrong.push(`${caller}: got ${JSON.stringify(answers)}, policy says ${JSON.stringify(expected)}`);
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     }

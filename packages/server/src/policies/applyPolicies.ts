@@ -85,9 +85,12 @@ export class PolicyEngine {
       return applyFill(await query(scoped.args).catch((error: unknown) => rethrowNotFound(error, model)), scoped.fill);
     }
     if (FILTERS.has(operation)) {
-      const where = await call.scoper.scopeFilter(model, input.where);
+      // count/aggregate take an orderBy too (with take/skip): it is scoped as a read's is.
+      const ordered: Args = { ...input };
+      const orderConditions = await call.scoper.scopeOrderBy(model, ordered);
+      const where = foldWhere(this.schema, model, conjoin(await call.scoper.scopeFilter(model, input.where), orderConditions));
       if (where === false) return nothingCounted(operation, input);
-      return query(withWhere(input, where));
+      return query(withWhere(ordered, where));
     }
     if (RAW.has(operation)) {
       if (this.rawSql === "deny") throw forbidden(`raw ${operation} bypasses row policies and is refused through ctx.db`);
@@ -136,6 +139,28 @@ function nothingRead(operation: string, model: string): unknown {
 function rethrowNotFound(error: unknown, model: string): never {
   if ((error as { code?: unknown } | null)?.code === "P2025") throw notFound(model);
   throw error;
+}
+
+/**
+ * An upsert whose `where` selects a row the caller may not read can only create, and the create
+ * collides with that row's unique value (Prisma's P2002). CONFLICT, not a 500: it says a unique
+ * value is taken, which a plain `create` with the same value says as well (unique constraints
+ * are global, as under Postgres row-level security) — and nothing of the row is returned.
+ */
+function rethrowTaken(error: unknown, model: string): never {
+  if (isUniqueViolation(error)) {
+    throw new TRPCError({ code: "CONFLICT", message: `a unique value of this ${model} is already taken`, cause: error });
+  }
+  throw error;
+}
+
+/**
+ * Prisma's P2002, or (through the PGlite adapter, which does not map it) the driver adapter's
+ * error carrying Postgres' own unique_violation, SQLSTATE 23505.
+ */
+function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: unknown; cause?: { kind?: unknown; code?: unknown } } | null;
+  return e?.code === "P2002" || e?.cause?.kind === "UniqueConstraintViolation" || (e?.cause?.kind === "postgres" && e.cause.code === "23505");
 }
 
 /** count/aggregate/groupBy over no admitted row, shaped as Prisma shapes them over none. */
@@ -280,9 +305,9 @@ class Call {
         const where = await this.scoper.scopeFilter(this.model, args.where);
         const before = await this.rowsOf(where, false);
         // No row admitted: the upsert can only create (Prisma never sees a where admitting none).
-        const after = (
-          where === false ? await this.system((d) => d.create!({ data: rest.create })) : await query({ ...rest, where: where === true ? args.where : where })
-        ) as Row;
+        const after = (await (
+          where === false ? this.system((d) => d.create!({ data: rest.create })) : query({ ...rest, where: where === true ? args.where : where })
+        ).catch((error: unknown) => rethrowTaken(error, this.model))) as Row;
         if (before) await this.check(policy, "update", before, after);
         else await this.check(policy, "create", after);
         return projection ? (await this.reproject([after], projection))[0] : after;

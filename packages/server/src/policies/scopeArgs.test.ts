@@ -122,4 +122,25 @@ describe("folding constants and empty lists out of a where", () => {
     expect(await deny.scopeFilter("Project", { tasks: { every: { done: true } }, name: "n" })).toEqual({ name: "n" });
     expect(await deny.scopeFilter("Attachment", { task: null })).toBe(true);
   });
+
+  it("scopes orderBy through relations: to-one by inner join, relation _count kept, dropped or refused", async () => {
+    // Ordering tasks by their project's name: only tasks whose project the caller may read.
+    expect(await args("Task", { orderBy: [{ project: { name: "asc" } }, { id: "asc" }] })).toEqual({
+      orderBy: [{ project: { name: "asc" } }, { id: "asc" }],
+      where: { AND: [{ project: { ownerId: "me" } }, { project: { is: { ownerId: "me" } } }] },
+    });
+    // Through two to-one relations: each related row must be readable.
+    expect(await args("Attachment", { orderBy: { task: { project: { name: "desc" } } } })).toEqual({
+      orderBy: { task: { project: { name: "desc" } } },
+      where: { task: { is: { AND: [{ project: { ownerId: "me" } }, { project: { is: { ownerId: "me" } } }] } } },
+    });
+    // A relation _count through a where rule cannot be scoped: refused, whatever rows exist.
+    await expect(args("Project", { orderBy: { tasks: { _count: "desc" } } })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    // Through a rule admitting every row it is kept; through one admitting none, dropped (all counts 0).
+    const open = new ArgScoper(schema, async (model) => (model === "Task" ? true : { ownerId: "me" }));
+    expect(await open.scopeRead("Project", { orderBy: { tasks: { _count: "desc" } } })).toEqual({ args: { orderBy: { tasks: { _count: "desc" } }, where: { ownerId: "me" } }, fill: null });
+    const none = new ArgScoper(schema, async (model) => (model === "Task" ? false : true));
+    expect(await none.scopeRead("Project", { orderBy: [{ tasks: { _count: "desc" } }, { id: "asc" }] })).toEqual({ args: { orderBy: [{ id: "asc" }] }, fill: null });
+    expect(await none.scopeRead("Project", { orderBy: { tasks: { _count: "desc" } } })).toEqual({ args: {}, fill: null });
+  });
 });

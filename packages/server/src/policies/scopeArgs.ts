@@ -1,3 +1,4 @@
+import { TRPCError } from "@trpc/server";
 import type { FieldMeta, SchemaMeta } from "../schema/index.ts";
 import { conjoin, foldWhere, isObject, type Condition, type Where } from "./condition.ts";
 import { emptyFill, isEmptyFill, type Fill } from "./fill.ts";
@@ -42,6 +43,7 @@ export class ArgScoper {
     const fill = emptyFill();
     const scoped = await this.scopeProjections(model, args, fill);
     conditions.push(...scoped.conditions);
+    conditions.push(...(await this.scopeOrderBy(model, scoped.args)));
     const where = foldWhere(this.schema, model, conjoin(await this.scopeWhere(model, args.where), conditions));
     if (where === false) return null;
     const out = scoped.args;
@@ -121,6 +123,66 @@ export class ArgScoper {
     return parts.length > 0 ? parts : [value];
   }
 
+  /**
+   * Scopes `args.orderBy` of a read of `model` in place; returns conditions on `model`'s rows.
+   * An order is a read: sorting by what the caller may not read would reveal it through the
+   * order of the rows it may. So:
+   * - `{ tasks: { _count } }` (a relation aggregate, which Prisma cannot filter) is kept when the
+   *   related rule admits every row, dropped when it admits none (every count is 0 for this
+   *   caller, and ordering by a constant is no ordering), and refused (FORBIDDEN) otherwise;
+   * - `{ project: { name } }` (a to-one relation's field) orders only rows whose related row the
+   *   caller may read: the same inner-join condition an `include` of that relation adds.
+   */
+  async scopeOrderBy(model: string, args: Args): Promise<Condition[]> {
+    if (args.orderBy === undefined) return [];
+    const list = Array.isArray(args.orderBy) ? args.orderBy : [args.orderBy];
+    const conditions: Condition[] = [];
+    const kept: unknown[] = [];
+    for (const entry of list) {
+      const scoped = await this.scopeOrderEntry(model, entry, conditions);
+      if (scoped !== undefined) kept.push(scoped);
+    }
+    if (kept.length === 0) delete args.orderBy;
+    else args.orderBy = Array.isArray(args.orderBy) ? kept : kept[0];
+    return conditions;
+  }
+
+  /** One `orderBy` object of `model`; `undefined` when nothing of it is left. */
+  private async scopeOrderEntry(model: string, entry: unknown, conditions: Condition[]): Promise<unknown> {
+    if (!isObject(entry)) return entry;
+    const meta = this.schema.models[model];
+    const out: Args = {};
+    for (const [name, value] of Object.entries(entry)) {
+      const field = meta?.fields[name];
+      if (!field?.relation || value === undefined) {
+        out[name] = value;
+        continue;
+      }
+      const related = field.relation.model;
+      const rule = await this.ruleOf(related);
+      if (field.isList) {
+        if (rule === true) out[name] = value;
+        else if (rule !== false) {
+          throw new TRPCError({
+            code: "FORBIDDEN",
+            message: `orderBy ${name}._count: ${related} has a read policy, and Prisma cannot count only the rows it admits in an orderBy`,
+          });
+        }
+        continue;
+      }
+      const inner: Condition[] = [];
+      const nested = await this.scopeOrderEntry(related, value, inner);
+      if (nested === undefined) continue;
+      out[name] = nested;
+      const onRelated = conjoin(undefined, [rule, ...inner]);
+      if (onRelated !== undefined) {
+        const condition: Args = { [name]: { is: onRelated } };
+        conditions.push(field.isRequired ? condition : { OR: [{ [name]: { is: null } }, condition] });
+      }
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
   /** Scopes the `include` and `select` of a read of `model` (nested ones too). */
   private async scopeProjections(model: string, args: Args, fill: Fill): Promise<{ args: Args; conditions: Condition[] }> {
     const out: Args = { ...args };
@@ -165,7 +227,8 @@ export class ArgScoper {
       const inner = await this.scopeProjections(related, nested, nestedFill);
       delete inner.args.where; // list relations put it back, scoped; to-one relations have none
       if (field.isList) {
-        const where = foldWhere(this.schema, related, conjoin(await this.scopeWhere(related, nested.where), [rule, ...inner.conditions]));
+        const ordered = await this.scopeOrderBy(related, inner.args);
+        const where = foldWhere(this.schema, related, conjoin(await this.scopeWhere(related, nested.where), [rule, ...inner.conditions, ...ordered]));
         if (where === false) {
           delete out[name];
           fill.emptyLists.push(name);
