@@ -60,7 +60,7 @@ describe.each(engines)("overload on %s", (engine) => {
 
   it("slow and vanished consumers: memory stays bounded, healthy subscribers converge", async () => {
     // A small per-socket bound so a stalled reader reaches it within the run.
-    const node = await start({ server: { slowConsumerBytes: 1 << 20 } });
+    const node = await start({ server: { limits: { maxBufferedBytesPerConnection: 1 << 20 } } });
     const sampler = sampleNodes(() => [node], 250);
     const baseline = (await node.stats()).rss;
     for (let i = 0; i < size(10, 50); i += 1) await badConsumer(node, i % 2 === 0 ? "stalled" : "vanished");
@@ -80,7 +80,7 @@ describe.each(engines)("overload on %s", (engine) => {
     recordResult({
       scenario: "slow-vanished-consumers",
       engine,
-      what: `${size(10, 50)} raw WS subscribers (half stalled, half vanished), ${subscribers.length} healthy, slowConsumerBytes 1 MiB`,
+      what: `${size(10, 50)} raw WS subscribers (half stalled, half vanished), ${subscribers.length} healthy, maxBufferedBytesPerConnection 1 MiB`,
       ...verdict,
       peakRssMb: sampler.peakRssMb(),
       extra: { rssGrowthMb: growthMb, slowConsumersTerminated: stats.transport.slowConsumersTerminated },

@@ -11,7 +11,7 @@ export interface NodeConfig {
   /** Drop every NOTIFY this node receives (it must rely on its poll and sweep). */
   noNotify?: boolean;
   reactor?: Partial<ReactorConfig>;
-  server?: Pick<TetherServerOptions<never>, "maxBodyBytes" | "slowConsumerBytes" | "slowConsumerCheckMs" | "maxBatchSize">;
+  server?: Pick<TetherServerOptions<never>, "limits">;
 }
 
 export interface NodeStats {

@@ -93,12 +93,14 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
       mutations: { maxWaitMs: 10_000, maxQueued: 1_000 },
       input: { maxDepth: 16, maxBytes: 16 * 1024 },
     },
-    // The only rooms are notes' (`note:<id>`): joining one needs read access to the note's project.
+    // The only rooms are notes' (`note:<id>`): joining one needs read access to the note. Read
+    // through `ctx.db` (the note's policy applies), so Tether records the read and ends the join
+    // when a membership change revokes it.
     presence: {
       authorize: async (ctx, room) => {
         const noteId = /^note:(.+)$/.exec(room)?.[1];
         if (!ctx.user || !noteId) return false;
-        return (await store.db.note.count({ where: { id: noteId, project: visibleTo(ctx.user.id) } })) > 0;
+        return (await ctx.db.note.count({ where: { id: noteId } })) > 0;
       },
     },
   });
