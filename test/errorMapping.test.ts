@@ -146,6 +146,30 @@ describe.each(engines)("error mapping on %s", (engine) => {
     expect(shapeOf(failure)).toMatchObject({ code: "NOT_FOUND", stack: undefined });
   });
 
+  it("a lone UTF-16 surrogate in any string is BAD_REQUEST (not a database 500) on every transport, and nothing is written", async () => {
+    // Found by the red team: "a\ud800b" is valid JSON, JavaScript keeps it, the database refuses it.
+    const { server, store } = await serve();
+    const lone = "a\ud800b";
+    const alice = http(server, "alice");
+    expect(shapeOf(await alice.tasks.add.mutate({ projectId: "a1", title: lone }).catch((e: unknown) => e))).toMatchObject({
+      code: "BAD_REQUEST",
+      httpStatus: 400,
+    });
+    expect(shapeOf(await alice.projects.byId.query({ id: lone }).catch((e: unknown) => e))).toMatchObject({ code: "BAD_REQUEST" });
+    expect(shapeOf(await ws(server, "alice").tasks.add.mutate({ projectId: lone, title: "x" }).catch((e: unknown) => e))).toMatchObject({
+      code: "BAD_REQUEST",
+    });
+    // A live query's input.
+    let failure: unknown;
+    const sub = ws(server, "alice").$live.subscribe({ path: "projects.byId", input: { id: lone } }, { onError: (error) => (failure = error) });
+    cleanups.push(() => sub.unsubscribe());
+    await waitFor("the live subscription's refusal", () => failure !== undefined);
+    expect(shapeOf(failure)).toMatchObject({ code: "BAD_REQUEST" });
+    // Well-formed astral text (a proper surrogate pair) is fine; nothing else was written.
+    await expect(alice.tasks.add.mutate({ projectId: "a1", title: "ok \u{1F600}" })).resolves.toMatchObject({ title: "ok \u{1F600}" });
+    expect(await store.db.task.count()).toBe(2);
+  });
+
   it("a depth-10,000 $live input or presence state is BAD_REQUEST, and the server keeps serving", async () => {
     const { server } = await serve();
     // JSON.stringify itself overflows at this depth: the message is written by hand, as an attacker would.

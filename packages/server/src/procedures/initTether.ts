@@ -15,6 +15,7 @@ import {
   type MutationSlotOptions,
   type RateLimitOptions,
   type SubscriptionLimitOptions,
+  illFormedTextAt,
 } from "../limits/index.ts";
 import {
   applyPolicies,
@@ -238,12 +239,16 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   guard?.attach?.(() => (closed ? Promise.resolve() : reactor.start()));
 
   // Every Tether procedure: a WebSocket context whose session ended is refused, calls are counted
-  // against the caller's rate limit (not the reactor's own re-runs of live queries), and a
+  // against the caller's rate limit (not the reactor's own re-runs of live queries), input text
+  // must be well-formed UTF-16 (limits/wellFormedText.ts), and a
   // database error becomes a typed one (errors/: CONFLICT, NOT_FOUND, SERVICE_UNAVAILABLE...)
   // with Tether's message, never Prisma's.
-  const base = t.procedure.use(async ({ ctx, path, type, next }) => {
+  const base = t.procedure.use(async ({ ctx, path, type, next, getRawInput }) => {
     guard?.assertActive(ctx);
     if (rateLimits && !liveReads.getStore()) await rateLimits.consume(ctx as unknown as Ctx, path, type);
+    // A lone surrogate in any string would reach the database as an unclassified error (a 500).
+    const illFormed = illFormedTextAt(await getRawInput());
+    if (illFormed) throw new TRPCError({ code: "BAD_REQUEST", message: `${illFormed} is not valid text (a lone UTF-16 surrogate)` });
     const result = await next();
     if (result.ok) return result;
     const error = toClientError(result.error);

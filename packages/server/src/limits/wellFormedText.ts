@@ -1,0 +1,35 @@
+/**
+ * Strings Postgres can store. JSON may carry a lone UTF-16 surrogate (`"\ud800"`), JavaScript
+ * keeps it, but Prisma's query protocol and Postgres reject it deep inside a query, as an
+ * unclassified engine error: without this check a client's typo in a title became a 500 (and an
+ * error-level log line) on every transport. Checked on the raw input of every Tether procedure,
+ * before validation, so the caller gets BAD_REQUEST.
+ */
+
+/** The first string or key in `value` that is not well-formed UTF-16, as a path; null when all are. */
+export function illFormedTextAt(value: unknown): string | null {
+  // An explicit stack, never recursion: the input's depth is the client's choice.
+  const stack: Array<[unknown, string]> = [[value, "input"]];
+  while (stack.length > 0) {
+    const [item, path] = stack.pop()!;
+    if (typeof item === "string") {
+      if (!isWellFormed(item)) return path;
+    } else if (Array.isArray(item)) {
+      for (let i = 0; i < item.length; i += 1) stack.push([item[i], `${path}[${i}]`]);
+    } else if (item !== null && typeof item === "object") {
+      for (const [key, child] of Object.entries(item)) {
+        if (!isWellFormed(key)) return `${path} (a key)`;
+        stack.push([child, `${path}.${key}`]);
+      }
+    }
+  }
+  return null;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+// `String.prototype.isWellFormed` (ES2024, Node 20) where the runtime has it, else the regex.
+const isWellFormed: (text: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === "function"
+    ? (text) => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (text) => !LONE_SURROGATE.test(text);
