@@ -22,7 +22,11 @@ export interface ReactorConfig {
   queryTimeoutMs: number;
   /** Delay before the first retry of a timed-out execution; doubles per further timeout (ms). */
   retryBackoffBaseMs: number;
-  /** Upper bound of that delay (ms). Retries go on while the group has subscribers. */
+  /**
+   * Upper bound of that delay (ms). Retries go on while the group has subscribers. It is also how
+   * long subscribers may stay stale after the database recovers (a lock released, a restart): kept
+   * short, because the limiter already bounds how much a slow database is asked at once.
+   */
   retryBackoffMaxMs: number;
   /**
    * What a timed-out *first* run does. "retry" (default): like a re-run, it is retried with backoff
@@ -45,7 +49,7 @@ export const DEFAULT_REACTOR_CONFIG: ReactorConfig = {
   maxConcurrentExecutions: 64,
   queryTimeoutMs: 5_000,
   retryBackoffBaseMs: 250,
-  retryBackoffMaxMs: 30_000,
+  retryBackoffMaxMs: 5_000,
   firstRunTimeout: "retry",
   resyncIntervalMs: 600_000,
   maxCachedResultBytes: 10 * 1024 * 1024,

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { schema } from "../../../../generated/tether/index.ts";
 import type { Change, ChangeFeed, FeedEvent, FeedListener } from "../feed/index.ts";
 import { createLogger } from "../log/index.ts";
-import type { ReactorConfig } from "./config.ts";
+import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import type { LiveMessage } from "./liveMessage.ts";
 import type { LiveEvent } from "./queryGroup.ts";
 import { Reactor, type LiveQueryRunner } from "./reactor.ts";
@@ -183,6 +183,34 @@ describe("Reactor group state machine (fake feed, fake timers)", () => {
     // 39.7, 47.8, 55.9 s, after the first run. A tight loop would be ~600 runs.
     expect(runner.calls.length).toBe(11);
     expect(reactor.stats().timeouts).toBe(runner.calls.length - 1);
+  });
+
+  it("with the default backoff, a subscriber is stale at most retryBackoffMaxMs (+ a run) after a long outage ends", async () => {
+    // Red team: after a 25 s lock, subscribers waited ~20 s more for the backoff (then 30 s max).
+    const runner = fakeRunner();
+    const feed = start(runner, {
+      retryBackoffBaseMs: DEFAULT_REACTOR_CONFIG.retryBackoffBaseMs,
+      retryBackoffMaxMs: DEFAULT_REACTOR_CONFIG.retryBackoffMaxMs,
+    });
+    const sub = subscribe();
+    await settle();
+    runner.last().succeed(["v1"]);
+    await settle();
+    feed.commit();
+    await settle();
+    await advance(120_000); // two minutes of a database that answers nothing in time
+    // The outage ends now: the next run that starts answers. It starts within the cap (plus the
+    // timeout of a run that may be hanging at this instant), in fake time, step by step.
+    const hung = runner.calls.length;
+    let waited = 0;
+    while (runner.calls.length === hung && waited < 60_000) {
+      await advance(10);
+      waited += 10;
+    }
+    expect(waited).toBeLessThanOrEqual(DEFAULT_REACTOR_CONFIG.retryBackoffMaxMs + CONFIG.queryTimeoutMs! + 20);
+    runner.last().succeed(["v2"]);
+    await settle();
+    expect(sub.data()).toEqual(["v2"]);
   });
 
   it("a timed-out first run is retried, and the subscriber gets the value without an error", async () => {
