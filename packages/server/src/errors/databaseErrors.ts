@@ -19,6 +19,7 @@ const MESSAGES = {
   conflict: "the write conflicted with a concurrent one; retry it",
   busy: "the database is busy: the mutation could not start in time; retry it shortly",
   txTimeout: "the mutation ran longer than its transaction allows; retry it",
+  unavailable: "the database is unavailable; retry shortly",
   internal: "internal server error",
 } as const;
 
@@ -114,9 +115,34 @@ function classify(fault: DatabaseFault, cause: unknown): MappedDatabaseError {
       : make("SERVICE_UNAVAILABLE", MESSAGES.txTimeout, true);
   }
   if (prisma === "P2024" || sqlState === "53300" || sqlState === "57014") return make("SERVICE_UNAVAILABLE", MESSAGES.busy, true);
+  if (isUnavailable(fault)) return make("SERVICE_UNAVAILABLE", MESSAGES.unavailable, true);
   if (cause instanceof Error && cause.name === "PrismaClientValidationError") return make("BAD_REQUEST", MESSAGES.invalidArguments);
   // Anything else from the database layer: a server fault, its text (queries, schema) kept out.
   return make("INTERNAL_SERVER_ERROR", MESSAGES.internal);
+}
+
+/** Prisma's codes for a database it cannot reach or lost the connection to. */
+const UNREACHABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017"]);
+/** Driver-adapter kinds for the same. */
+const UNREACHABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
+
+/**
+ * The database is down, restarting or unreachable (not the query's fault): Prisma's P1xxx
+ * connection codes, the adapter's connection kinds, SQLSTATE class 08 (connection exception) and
+ * 57P01–57P03 (administrator shutdown, crash shutdown, cannot connect now), or a connection the
+ * driver saw end. Clients may retry; a live query retries with backoff (see reactor/retry.ts).
+ */
+function isUnavailable(fault: DatabaseFault): boolean {
+  if (fault.prisma && UNREACHABLE_PRISMA_CODES.has(fault.prisma)) return true;
+  if (fault.kind && UNREACHABLE_KINDS.has(fault.kind)) return true;
+  if (fault.sqlState && (/^08/.test(fault.sqlState) || /^57P0[123]$/.test(fault.sqlState))) return true;
+  return /connection terminated|can't reach database server|ECONNREFUSED|ECONNRESET/i.test(`${fault.pgMessage ?? ""} ${fault.prismaMessage}`);
+}
+
+/** True when `error` (or the error tRPC wrapped) says the database is unavailable for now. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const mapped = toClientError(error);
+  return mapped instanceof MappedDatabaseError && mapped.code === "SERVICE_UNAVAILABLE" && mapped.retryable;
 }
 
 /**

@@ -222,6 +222,36 @@ describe("Reactor group state machine (fake feed, fake timers)", () => {
     expect(sub.data()).toEqual(["v2"]);
   });
 
+  it("a re-run that fails because the database is restarting is retried with backoff; the subscription lives on", async () => {
+    // Fault suite: during a Postgres restart, live queries ended with INTERNAL_SERVER_ERROR.
+    const runner = fakeRunner();
+    const feed = start(runner);
+    const sub = subscribe();
+    await settle();
+    runner.last().succeed(["v1"]);
+    await settle();
+    feed.commit();
+    await settle();
+    const shutdown = Object.assign(new Error("driver"), {
+      name: "DriverAdapterError",
+      cause: { kind: "postgres", code: "57P01", message: "terminating connection due to administrator command" },
+    });
+    runner.last().fail(shutdown);
+    await settle();
+    expect(sub.state.ended).toBe(false);
+    const failed = runner.calls.length;
+    await advance(1_000); // CONFIG's first backoff
+    expect(runner.calls.length).toBe(failed + 1);
+    runner.last().fail(new Error("Connection terminated unexpectedly")); // pg's own, while it restarts
+    await settle();
+    expect(sub.state.ended).toBe(false);
+    await advance(2_000);
+    runner.last().succeed(["v2"]);
+    await settle();
+    expect(sub.data()).toEqual(["v2"]);
+    expect(sub.state.error).toBeUndefined();
+  });
+
   it("a timed-out first run is retried, and the subscriber gets the value without an error", async () => {
     const runner = fakeRunner();
     start(runner);

@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from "../errors/index.ts";
 import { TimeoutError } from "./limiter.ts";
 
 /**
@@ -14,9 +15,11 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
 const QUERY_CANCELED = "57014";
 
 /**
- * Errors that say "not now" rather than "never": a timeout, or a statement cancelled under the
+ * Errors that say "not now" rather than "never": a timeout, a statement cancelled under the
  * execution (another execution's cancel that hit a query it shared, or a server-side
- * statement_timeout). The group retries these with backoff; anything else ends its subscriptions.
+ * statement_timeout), or a database that is down or restarting (its connection ended, it cannot
+ * be reached). The group retries these with backoff, so a database restart delays live queries
+ * instead of ending them; anything else ends its subscriptions.
  */
 export function isTransientError(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
@@ -24,6 +27,8 @@ export function isTransientError(error: unknown): boolean {
     const { code, message } = e as { code?: unknown; message?: unknown };
     if (code === QUERY_CANCELED) return true;
     if (typeof message === "string" && message.includes("canceling statement due to")) return true;
+    if (typeof message === "string" && /connection terminated unexpectedly/i.test(message)) return true;
+    if (isDatabaseUnavailable(e)) return true;
   }
   return false;
 }
