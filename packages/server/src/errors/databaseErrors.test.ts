@@ -22,10 +22,16 @@ describe("a database that is down or restarting", () => {
     expect(isDatabaseUnavailable(error)).toBe(true);
   });
 
+  it("node-postgres' own lost-connection errors are SERVICE_UNAVAILABLE too (raw SQL, a transaction's connection)", () => {
+    for (const message of ["Connection terminated unexpectedly", "Client has encountered a connection error and is not queryable"]) {
+      expect(toClientError(new Error(message))).toMatchObject({ code: "SERVICE_UNAVAILABLE", retryable: true });
+    }
+  });
+
   it("a client's mistake or an unknown fault is not 'unavailable'", () => {
     expect(isDatabaseUnavailable(prismaError("P2002"))).toBe(false);
     expect(isDatabaseUnavailable(adapterError({ kind: "postgres", code: "23503" }))).toBe(false);
-    expect(isDatabaseUnavailable(new Error("Connection terminated unexpectedly"))).toBe(false); // not a database error object
+    expect(isDatabaseUnavailable(new Error("boom after write"))).toBe(false); // an app's own error keeps its message
     expect(toClientError(prismaError("P9999"))).toMatchObject({ code: "INTERNAL_SERVER_ERROR", message: "internal server error" });
   });
 });

@@ -157,6 +157,20 @@ export function toClientError<E>(error: E): E | MappedDatabaseError {
   if (error instanceof TRPCError && error.code === "INTERNAL_SERVER_ERROR") {
     const inner = faultOf(error.cause);
     if (inner) return classify(inner, error.cause);
+    if (isLostConnection(error.cause)) return new MappedDatabaseError("SERVICE_UNAVAILABLE", MESSAGES.unavailable, error.cause, { retryable: true });
   }
+  if (isLostConnection(error)) return new MappedDatabaseError("SERVICE_UNAVAILABLE", MESSAGES.unavailable, error, { retryable: true });
   return error;
+}
+
+/**
+ * node-postgres' own errors for a connection that died under a call (not wrapped by Prisma when
+ * they come from Tether's raw SQL or a transaction's connection): the database is restarting.
+ */
+function isLostConnection(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.name === "Error" &&
+    /^(Connection terminated unexpectedly|Client has encountered a connection error and is not queryable|Connection terminated)$/.test(error.message)
+  );
 }

@@ -86,6 +86,7 @@ export function cancellableQueries(pool: pg.Pool, connectionString: string, log:
   const plainQuery = pool.query.bind(pool) as (...args: unknown[]) => unknown;
   const cancelBackend = async (pid: number): Promise<void> => {
     const client = new pg.Client({ connectionString, application_name: CANCELLER_APPLICATION_NAME });
+    client.on("error", () => undefined); // the database going away mid-cancel: connect/query reject
     try {
       await client.connect();
       await client.query("SELECT pg_cancel_backend($1)", [pid]);
@@ -96,8 +97,19 @@ export function cancellableQueries(pool: pg.Pool, connectionString: string, log:
   const query = async (args: unknown[], signal: AbortSignal): Promise<unknown> => {
     throwIfQueryAborted();
     const client = (await reportedWait(() => pool.connect())) as PooledClient;
+    // pg-pool drops its 'error' listener while a client is checked out, and a client whose
+    // connection ends emits 'error' even mid-query: unhandled, that kills the process (seen when
+    // Postgres restarted under load). The query's rejection carries the error; the client is
+    // destroyed rather than reused.
+    let broken = false;
+    const onClientError = () => (broken = true);
+    client.on("error", onClientError);
+    const release = (destroy: boolean) => {
+      client.off("error", onClientError);
+      client.release(destroy || broken);
+    };
     if (signal.aborted) {
-      client.release();
+      release(false);
       throwIfQueryAborted();
     }
     let cancelling: Promise<void> | null = null;
@@ -115,9 +127,9 @@ export function cancellableQueries(pool: pg.Pool, connectionString: string, log:
       signal.removeEventListener("abort", onAbort);
       if (cancelling) {
         await cancelling;
-        client.release(true); // discarded: never reused after a cancel was aimed at it
+        release(true); // discarded: never reused after a cancel was aimed at it
       } else {
-        client.release();
+        release(false);
       }
     }
   };

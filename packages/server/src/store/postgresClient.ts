@@ -1,6 +1,7 @@
 import pg from "pg";
 import type { Logger } from "pino";
 import type { Listening, NotificationHandlers, SqlClient, SqlConnection } from "./sqlClient.ts";
+import { withCheckedOut } from "./checkedOut.ts";
 
 export interface ReconnectOptions {
   /** First delay after the listening connection drops (ms). */
@@ -38,26 +39,20 @@ export function postgresClient(
     engine: "postgres",
     ...connectionOf(pool),
     async transaction(fn) {
-      const client = await pool.connect();
-      try {
-        await client.query("BEGIN");
-        const result = await fn(connectionOf(client));
-        await client.query("COMMIT");
-        return result;
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
+      return withCheckedOut(pool, async (client) => {
+        try {
+          await client.query("BEGIN");
+          const result = await fn(connectionOf(client));
+          await client.query("COMMIT");
+          return result;
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => undefined);
+          throw error;
+        }
+      });
     },
     async withConnection(fn) {
-      const client = await pool.connect();
-      try {
-        return await fn(connectionOf(client));
-      } finally {
-        client.release();
-      }
+      return withCheckedOut(pool, (client) => fn(connectionOf(client)));
     },
     async listen(channel, handlers) {
       const listening = await listenWithReconnect(connectionString, channel, handlers, log, reconnect);
