@@ -4,6 +4,7 @@ import pg from "pg";
 import { createChangeFeed, LISTENER_APPLICATION_NAME, positionIncludes, type ChangeFeed } from "@tether/server";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { recordFeed } from "./support/feedRecorder.ts";
+import { waitFor } from "./support/waitFor.ts";
 
 describe.each(engines)("change feed on %s", (engine) => {
   let store: AppStore;
@@ -116,11 +117,15 @@ describe.each(engines)("change feed on %s", (engine) => {
     // reader catch up, and retry until the horizon has moved past the three transactions (it may
     // pass some of them first: a held xmin can stop a trim between them, so count every trim's).
     let deleted = 0;
-    for (let attempt = 0; attempt < 100 && deleted < 3; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-      await live.subscription.caughtUp();
-      deleted += (await feed.trim({ maxAgeMs: 0, maxRows: 0 })).deleted;
-    }
+    await waitFor(
+      "the trim horizon to pass the three transactions",
+      async () => {
+        await live.subscription.caughtUp();
+        deleted += (await feed.trim({ maxAgeMs: 0, maxRows: 0 })).deleted;
+        return deleted >= 3;
+      },
+      { timeoutMs: 10_000 },
+    );
     expect(deleted).toBe(3);
     const lagging = await recordFeed(feed, old);
     await lagging.until(() => lagging.events.length >= 1);

@@ -245,10 +245,14 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   // with Tether's message, never Prisma's.
   const base = t.procedure.use(async ({ ctx, path, type, next, getRawInput }) => {
     guard?.assertActive(ctx);
-    if (rateLimits && !liveReads.getStore()) await rateLimits.consume(ctx as unknown as Ctx, path, type);
-    // A lone surrogate in any string would reach the database as an unclassified error (a 500).
-    const illFormed = illFormedTextAt(await getRawInput());
-    if (illFormed) throw new TRPCError({ code: "BAD_REQUEST", message: `${illFormed} is not valid text (a lone UTF-16 surrogate)` });
+    // The reactor's own re-runs of a live query pass here with an input already checked when the
+    // subscription opened: neither counted nor walked again (a re-run is the live path's hot loop).
+    if (!liveReads.getStore()) {
+      if (rateLimits) await rateLimits.consume(ctx as unknown as Ctx, path, type);
+      // A lone surrogate in any string would reach the database as an unclassified error (a 500).
+      const illFormed = illFormedTextAt(await getRawInput());
+      if (illFormed) throw new TRPCError({ code: "BAD_REQUEST", message: `${illFormed} is not valid text (a lone UTF-16 surrogate)` });
+    }
     const result = await next();
     if (result.ok) return result;
     const error = toClientError(result.error);

@@ -136,6 +136,17 @@ describe("Reactor group state machine (fake feed, fake timers)", () => {
     await settle();
   };
 
+  /** A subscriber holding ["v1"], then one relevant change committed: its re-run is now due. */
+  async function liveThenChange(runner: ReturnType<typeof fakeRunner>, feed: ReturnType<typeof fakeFeed>) {
+    const sub = subscribe();
+    await settle();
+    runner.last().succeed(["v1"]);
+    await settle();
+    feed.commit();
+    await settle();
+    return sub;
+  }
+
   it("re-runs a group after backoff when its re-run timed out while a change arrived, and stays live", async () => {
     const runner = fakeRunner();
     const feed = start(runner);
@@ -172,12 +183,7 @@ describe("Reactor group state machine (fake feed, fake timers)", () => {
   it("does not re-run in a tight loop when re-runs keep timing out: retries back off", async () => {
     const runner = fakeRunner();
     const feed = start(runner);
-    subscribe();
-    await settle();
-    runner.last().succeed(["v1"]);
-    await settle();
-    feed.commit();
-    await settle();
+    await liveThenChange(runner, feed);
     await advance(60_000); // every run hangs until its timeout (100 ms)
     // Timeout 100 ms, backoff 1 s doubling to 8 s: re-runs at 0, 1.1, 3.2, 7.3, 15.4, 23.5, 31.6,
     // 39.7, 47.8, 55.9 s, after the first run. A tight loop would be ~600 runs.
@@ -192,12 +198,7 @@ describe("Reactor group state machine (fake feed, fake timers)", () => {
       retryBackoffBaseMs: DEFAULT_REACTOR_CONFIG.retryBackoffBaseMs,
       retryBackoffMaxMs: DEFAULT_REACTOR_CONFIG.retryBackoffMaxMs,
     });
-    const sub = subscribe();
-    await settle();
-    runner.last().succeed(["v1"]);
-    await settle();
-    feed.commit();
-    await settle();
+    const sub = await liveThenChange(runner, feed);
     // Two minutes of a database that answers nothing in time. However long an outage lasts, the
     // time between two attempts, which is how long subscribers stay stale after it ends, stays
     // within the cap plus one run's timeout.
@@ -226,12 +227,7 @@ describe("Reactor group state machine (fake feed, fake timers)", () => {
     // Fault suite: during a Postgres restart, live queries ended with INTERNAL_SERVER_ERROR.
     const runner = fakeRunner();
     const feed = start(runner);
-    const sub = subscribe();
-    await settle();
-    runner.last().succeed(["v1"]);
-    await settle();
-    feed.commit();
-    await settle();
+    const sub = await liveThenChange(runner, feed);
     const shutdown = Object.assign(new Error("driver"), {
       name: "DriverAdapterError",
       cause: { kind: "postgres", code: "57P01", message: "terminating connection due to administrator command" },
@@ -314,12 +310,7 @@ describe("Reactor group state machine (fake feed, fake timers)", () => {
     const runner = fakeRunner();
     const feed = start(runner, { resyncIntervalMs: 30_000 });
     const startedAt = Date.now();
-    const sub = subscribe();
-    await settle();
-    runner.last().succeed(["v1"]);
-    await settle();
-    feed.commit();
-    await settle();
+    const sub = await liveThenChange(runner, feed);
     feed.commit();
     await advance(100); // timed out
     await advance(1_000);
