@@ -4,11 +4,10 @@
 // cancels a job, cancel aborts a running handler, retries end in dead letters that can be retried.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobState } from "@tether/server";
-import { buildJobsApp, JOB_RUNS_SQL, jobRuns } from "./fixtures/jobsApp.ts";
+import { buildJobsApp, createJobsStore, jobRuns } from "./fixtures/jobsApp.ts";
 import { userContext } from "./fixtures/securedApp.ts";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { engines, type AppStore } from "./support/databases.ts";
 import { collectLive } from "./support/liveCollector.ts";
-import { seedAliceAndBob } from "./support/seed.ts";
 import { waitFor } from "./support/waitFor.ts";
 
 const ALICE = userContext("alice");
@@ -22,11 +21,7 @@ describe.each(engines)("background jobs on %s", (engine) => {
   const stepGates = new Map<string, { step: number; release: () => void }>();
 
   beforeAll(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    close = made.close;
-    await store.sql.exec(JOB_RUNS_SQL);
-    await seedAliceAndBob(store, { alice: ["p1", "One"], bob: ["p2", "Two"] });
+    ({ store, close } = await createJobsStore(engine));
     app = buildJobsApp(store, {
       jobs: { limits: { progressIntervalMs: 0, heartbeatRefreshSeconds: 0.2, pollingIntervalSeconds: 0.5 } },
       // Each step of a `steps` job waits for the test to let it go on.

@@ -10,27 +10,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestClock } from "pg-boss";
-import { createStore, type JobState } from "@tether/server";
+import { createStore } from "@tether/server";
 import { PrismaClient } from "../generated/prisma/client.ts";
-import { buildJobsApp, JOB_RUNS_SQL, jobRuns } from "./fixtures/jobsApp.ts";
+import { buildJobsApp, createJobsStore, jobRuns } from "./fixtures/jobsApp.ts";
 import { userContext } from "./fixtures/securedApp.ts";
-import { createTestDatabase, createTestStore, engines, type AppStore, type TestDatabase } from "./support/databases.ts";
-import { seedAliceAndBob } from "./support/seed.ts";
+import { createTestDatabase, engines, type AppStore, type TestDatabase } from "./support/databases.ts";
 import { waitFor } from "./support/waitFor.ts";
 
 const ALICE = userContext("alice");
 
 /** `count` stores on one fresh database: one shared PGlite instance, or a pool each on Postgres. */
 async function nodesOn(engine: "pglite" | "postgres", count: number) {
-  const first = await createTestStore(engine);
-  await first.store.sql.exec(JOB_RUNS_SQL);
-  await seedAliceAndBob(first.store, { alice: ["p1", "One"], bob: ["p2", "Two"] });
+  const first = await createJobsStore(engine);
+  const url = first.store.driver.engine === "postgres" ? first.store.driver.url : undefined;
   const stores: AppStore[] = [first.store];
   for (let i = 1; i < count; i += 1) {
     stores.push(
       engine === "pglite"
         ? first.store
-        : await createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: first.database.url }),
+        : await createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url }),
     );
   }
   return {

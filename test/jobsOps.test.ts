@@ -4,10 +4,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createMetrics, type JobState } from "@tether/server";
 import { buildApp } from "./fixtures/app.ts";
-import { buildJobsApp, JOB_RUNS_SQL, jobRuns } from "./fixtures/jobsApp.ts";
+import { buildJobsApp, createJobsStore, jobRuns } from "./fixtures/jobsApp.ts";
 import { userContext } from "./fixtures/securedApp.ts";
-import { createTestStore, engines } from "./support/databases.ts";
-import { seedAliceAndBob } from "./support/seed.ts";
+import { engines } from "./support/databases.ts";
 import { waitFor } from "./support/waitFor.ts";
 
 const ALICE = userContext("alice");
@@ -19,10 +18,8 @@ describe.each(engines)("job operations on %s", (engine) => {
   });
 
   const setup = async () => {
-    const made = await createTestStore(engine);
+    const made = await createJobsStore(engine);
     cleanups.push(made.close);
-    await made.store.sql.exec(JOB_RUNS_SQL);
-    await seedAliceAndBob(made.store, { alice: ["p1", "One"], bob: ["p2", "Two"] });
     return made.store;
   };
   const pgbossSchemas = async (store: Awaited<ReturnType<typeof setup>>) =>

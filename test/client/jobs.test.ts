@@ -6,10 +6,9 @@ import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTetherServer, type TetherServer } from "@tether/server";
 import { cancelJob, createTetherClient, watchJob, type JobWatch, type TetherClient } from "@tether/client";
-import { buildJobsApp, JOB_RUNS_SQL, jobRuns, type JobsRouter } from "../fixtures/jobsApp.ts";
+import { buildJobsApp, createJobsStore, jobRuns, type JobsRouter } from "../fixtures/jobsApp.ts";
 import { userContext } from "../fixtures/securedApp.ts";
-import { createTestStore, engines, type AppStore } from "../support/databases.ts";
-import { seedAliceAndBob } from "../support/seed.ts";
+import { engines, type AppStore } from "../support/databases.ts";
 import { waitFor } from "../support/waitFor.ts";
 
 describe.each(engines)("job watching from @tether/client on %s", (engine) => {
@@ -21,11 +20,7 @@ describe.each(engines)("job watching from @tether/client on %s", (engine) => {
   const gates = new Map<string, () => void>();
 
   beforeAll(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    closeStore = made.close;
-    await store.sql.exec(JOB_RUNS_SQL);
-    await seedAliceAndBob(store, { alice: ["p1", "One"], bob: ["p2", "Two"] });
+    ({ store, close: closeStore } = await createJobsStore(engine));
     app = buildJobsApp(store, {
       jobs: { limits: { progressIntervalMs: 0, heartbeatRefreshSeconds: 0.2, pollingIntervalSeconds: 0.5 } },
       onStep: (jobId, step) => new Promise<void>((release) => gates.set(`${jobId}:${step}`, release)),
