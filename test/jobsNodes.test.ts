@@ -131,9 +131,9 @@ describe.each(engines)("jobs across nodes on %s", (engine) => {
 
     const b = startJobNode({ ...target, node: "B", barrier: true });
     cleanups.push(() => b.stop());
-    await b.line(new RegExp(`^RUN wait ${wait} 2`), 60_000);
+    await b.line(new RegExp(`^RUN wait ${wait} 2`));
     const rerunAfterMs = Date.now() - killedAt;
-    await b.line(/^BARRIER /, 30_000);
+    await b.line(/^BARRIER /);
     // B saw no run of the finished echo before its barrier (the barrier ran after the re-run).
     expect(b.lines().filter((l) => l.includes(echo))).toEqual([]);
     await b.stop();
@@ -146,7 +146,7 @@ describe.each(engines)("jobs across nodes on %s", (engine) => {
     } finally {
       await store.close();
     }
-  }, 120_000);
+  }, 300_000);
 });
 
 interface JobNodeProcess {
@@ -173,7 +173,9 @@ function startJobNode(config: { url?: string; dataDir?: string; node: string; en
   const exited = () =>
     child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
-    async line(pattern, timeoutMs = 30_000) {
+    // Generous: a child process that opens PGlite, migrates and starts pg-boss can take tens of
+    // seconds on a loaded 2-core machine; this bounds failure detection, not speed.
+    async line(pattern, timeoutMs = 90_000) {
       let match: RegExpMatchArray | null = null;
       await waitFor(`node ${config.node}: ${pattern}`, () => seen.some((l) => (match = l.match(pattern)) !== null), {
         timeoutMs,
