@@ -7,7 +7,7 @@
 import { EditorSelection, EditorState } from "@codemirror/state";
 import { EditorView } from "@codemirror/view";
 import { LoroDoc } from "loro-crdt";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   collaborativeText,
   redoLoro,
@@ -23,6 +23,7 @@ const views: EditorView[] = [];
 
 afterEach(() => {
   for (const view of views.splice(0)) view.destroy();
+  vi.useRealTimers();
 });
 
 interface User {
@@ -184,6 +185,37 @@ describe("undo and redo", () => {
     type(alice, 2, "c");
     undoLoro(alice.view);
     expect(shown(alice)).toBe("");
+  });
+  it("undoes a burst of typing in one step although others' edits arrived between its keystrokes", () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-12-01T10:00:00Z"));
+    const alice = user(undefined, { mergeIntervalMs: 500 });
+    type(alice, 0, "Start.");
+    const bob = user(alice.doc);
+    vi.advanceTimersByTime(2_000);
+    // Alice types a word, a letter every 100 ms; Bob's letters arrive between hers. (Loro itself
+    // ends an undo step at every import: without bursts this would be five undos.)
+    for (const [i, letter] of [..."words"].entries()) {
+      type(alice, alice.view.state.doc.length, letter);
+      deliver(alice, bob);
+      type(bob, i, "b");
+      deliver(bob, alice);
+      vi.advanceTimersByTime(100);
+    }
+    expect(shown(alice)).toBe("bbbbbStart.words");
+
+    expect(undoLoro(alice.view)).toBe(true);
+    expect(shown(alice)).toBe("bbbbbStart.");
+    expect(redoLoro(alice.view)).toBe(true);
+    expect(shown(alice)).toBe("bbbbbStart.words");
+    expect(undoLoro(alice.view)).toBe(true);
+    expect(shown(alice)).toBe("bbbbbStart.");
+    deliver(alice, bob);
+    expect(shown(bob)).toBe("bbbbbStart.");
+    // The next undo is the earlier burst (two seconds before), on its own.
+    expect(undoLoro(alice.view)).toBe(true);
+    expect(shown(alice)).toBe("bbbbb");
+    expect(undoLoro(alice.view)).toBe(false);
   });
 });
 
