@@ -447,6 +447,7 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
       undos += 1;
       await poll(() => noteText(alice)).not.toBe(shown);
     }
+    console.info(`note editor: Alice's typing took ${undos} undo(s)`);
     await poll(() => noteText(bob)).toBe(withoutAlice);
     await poll(() => remoteCarets(bob)).toEqual([{ name: "Alice", offset: 0, color: aliceColor, label: "Alice" }]);
 

@@ -1,4 +1,4 @@
-import { Annotation, EditorSelection, EditorState, Transaction, type ChangeSpec, type Extension } from "@codemirror/state";
+import { Annotation, ChangeSet, EditorSelection, EditorState, Transaction, type ChangeSpec, type Extension } from "@codemirror/state";
 import { EditorView, ViewPlugin, type PluginValue, type ViewUpdate } from "@codemirror/view";
 import type { Delta, LoroDoc, LoroEventBatch, LoroText } from "loro-crdt";
 import { boundText, loroTextTarget, type LoroTextTarget } from "./binding.ts";
@@ -95,15 +95,18 @@ class LoroTextSync implements PluginValue {
 
   private onLoroChange(batch: LoroEventBatch): void {
     if (this.applying) return;
-    const changes: ChangeSpec[] = [];
-    for (const event of batch.events) {
-      if (event.target !== this.text.id || event.diff.type !== "text") continue;
-      changes.push(...changesOfDelta(event.diff.diff));
-    }
-    if (changes.length === 0) return;
     const undoing = batch.origin === "undo" || batch.origin === "redo";
     try {
-      const changeSet = this.view.state.changes(changes);
+      // One event per container per batch in practice; were there more, each would be relative
+      // to the text after the previous one, so they are composed, not concatenated.
+      let changeSet: ChangeSet | null = null;
+      for (const event of batch.events) {
+        if (event.target !== this.text.id || event.diff.type !== "text") continue;
+        const length: number = changeSet ? changeSet.newLength : this.view.state.doc.length;
+        const next = ChangeSet.of(changesOfDelta(event.diff.diff), length, "\n");
+        changeSet = changeSet ? changeSet.compose(next) : next;
+      }
+      if (!changeSet || changeSet.empty) return;
       // An undo/redo puts the caret where it changed the text (as an editor's own history
       // would); anything else leaves the local selection where the user has it (mapped).
       let caret = -1;
