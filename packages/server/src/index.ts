@@ -17,3 +17,4 @@ export * from "./transport/index.ts";
 export * from "./metrics/index.ts";
 export * from "./presence/index.ts";
 export * from "./crdt/index.ts";
+export * from "./jobs/index.ts";

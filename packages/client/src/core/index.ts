@@ -42,3 +42,4 @@ export {
   type LiveMessage,
 } from "./protocol.ts";
 export { Subscribable } from "./subscribable.ts";
+export { cancelJob, JOB_PROCEDURE, jobQueryKey, jobQueryOptions, watchJob, type JobState, type JobStatus, type JobWatch } from "./job.ts";

@@ -12,6 +12,7 @@ import { createTetherClient, type TetherClient, type TetherClientOptions } from 
 import type { ConnectionStatus } from "../core/connection.ts";
 import { useConnectionStatusWith } from "./useConnectionStatus.ts";
 import { useCrdtDocWith, type UseCrdtDocOptions, type UseCrdtDocResult } from "./useCrdtDoc.ts";
+import { useJobWith, type UseJobResult } from "./useJob.ts";
 import { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutation.ts";
 import { usePresenceWith, type UsePresenceResult } from "./usePresence.ts";
 import {
@@ -119,8 +120,18 @@ export function createTetherReact<TRouter extends AnyRouter>() {
     return usePresenceWith<State>(useTetherClient(), room, myState);
   }
 
+  /**
+   * A background job's live state: `useJob(jobId)` → `{ job: { status, progress, message, output,
+   * error, attempts }, liveStatus, cancel() }`. Only the job's owner (or an admin) gets it; anyone
+   * else gets NOT_FOUND (`liveStatus: "error"`). See docs/jobs.md.
+   */
+  function useJob<Output = unknown>(id: string | null | undefined): UseJobResult<Output> {
+    return useJobWith<Output>(useTetherClient(), id);
+  }
+
   return {
     TetherProvider,
+    useJob,
     useTRPC,
     useTRPCClient,
     useTetherClient,

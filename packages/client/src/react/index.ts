@@ -11,3 +11,4 @@ export { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutat
 export { useConnectionStatusWith } from "./useConnectionStatus.ts";
 export { useCrdtDocWith, type UseCrdtDocOptions, type UseCrdtDocResult } from "./useCrdtDoc.ts";
 export { usePresenceWith, type UsePresenceResult } from "./usePresence.ts";
+export { useJobWith, type UseJobResult } from "./useJob.ts";

@@ -5,7 +5,7 @@ import type { SessionGuard } from "../auth/index.ts";
 import type { ChangeFeed } from "../feed/index.ts";
 import type { SubscriptionLimits } from "../limits/index.ts";
 import type { Logger } from "../log/index.ts";
-import { clientProperty, withoutPolicies } from "../policies/index.ts";
+import { clientProperty, unscopedRawSql } from "../policies/index.ts";
 import type { ModelMeta, SchemaMeta } from "../schema/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { badRequest, base64DecodedLength, decodeBase64, decodeVersion, encodeBase64, encodeVersion, notFound } from "./codec.ts";
@@ -47,21 +47,12 @@ interface Delegate {
   update(args: { where: Record<string, unknown>; data: Record<string, unknown>; select: Record<string, boolean> }): Promise<unknown>;
 }
 
-interface RawClient {
-  $queryRawUnsafe<T>(sql: string, ...params: unknown[]): Promise<T>;
-}
-
 function delegateOf(db: unknown, model: ModelMeta): Delegate {
   const delegate = (db as Record<string, Delegate | undefined>)[clientProperty(model.name)];
   if (!delegate) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `no Prisma delegate for ${model.name}` });
   return delegate;
 }
 
-/** Raw SQL through the mutation's transaction client, outside policies (Tether's own tables). */
-function transactionSql(db: unknown): CrdtSql {
-  const raw = db as RawClient;
-  return { query: <Row>(sql: string, params: readonly unknown[] = []) => withoutPolicies(() => raw.$queryRawUnsafe<Row[]>(sql, ...params)) };
-}
 
 const isPrismaNotFound = (error: unknown) => (error as { code?: unknown } | null)?.code === "P2025";
 
@@ -160,7 +151,7 @@ export function createCrdt(deps: CrdtDeps) {
       const bytes = checkUpdateSize(input.update);
       const delegate = delegateOf(db, t.model);
       if (!(await visible(db, t))) throw notFound();
-      const sql = transactionSql(db);
+      const sql: CrdtSql = unscopedRawSql(db);
       await ensureDeletionTrigger(sql, t.model, false);
       const result = await editDoc(sql, t, cache, options, (doc) => {
         let pending: unknown;

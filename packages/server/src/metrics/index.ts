@@ -1,4 +1,5 @@
 import client from "prom-client";
+import type { JobFinishedListener, QueueDepth } from "../jobs/index.ts";
 import type { ReactorStats } from "../reactor/index.ts";
 
 /** Anything that can report numbers at scrape time. */
@@ -9,6 +10,12 @@ export interface MetricSources {
   presence?: () => { rooms: number; members: number };
   /** `tether.crdt.stats()` */
   crdt?: () => { streamedDocs: number; streamSubscribers: number; pushes: number; compactions: number; reloads: number };
+  /** `tether.jobRuntime`: queue depths (read from pg-boss at scrape time) and each attempt's duration. */
+  jobs?: {
+    queueDepths(): Promise<QueueDepth[]>;
+    onFinished(listener: JobFinishedListener): () => void;
+    stats(): { enqueued: number; running: number; progressWrites: number };
+  };
 }
 
 export interface TetherMetrics {
@@ -36,7 +43,7 @@ export function createMetrics(sources: MetricSources, options: { prefix?: string
         if (value !== null && value !== undefined) this.set(value);
       },
     });
-  const { reactor, transport, feed, presence, crdt } = sources;
+  const { reactor, transport, feed, presence, crdt, jobs } = sources;
   if (reactor) {
     gauge("live_subscriptions", "Live query subscriptions held by this node", () => reactor().subscriptions);
     gauge("query_groups", "Distinct live query groups (path, input, scope)", () => reactor().groups);
@@ -68,6 +75,35 @@ export function createMetrics(sources: MetricSources, options: { prefix?: string
     gauge("crdt_pushes_total", "Client updates imported by $crdt.push on this node", () => crdt().pushes);
     gauge("crdt_compactions_total", "Update logs compacted into their document's snapshot", () => crdt().compactions);
     gauge("crdt_reloads_total", "Documents reloaded because an update was compacted away before this node fetched it", () => crdt().reloads);
+  }
+  if (jobs) {
+    new client.Gauge({
+      name: prefix + "job_queue_depth",
+      help: "Jobs per job name and state (queued: waiting or deferred; active: running on some node; failed: kept failed jobs)",
+      labelNames: ["job", "state"],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const queue of await jobs.queueDepths()) {
+          this.set({ job: queue.name, state: "queued" }, queue.queued);
+          this.set({ job: queue.name, state: "deferred" }, queue.deferred);
+          this.set({ job: queue.name, state: "active" }, queue.active);
+          this.set({ job: queue.name, state: "failed" }, queue.failed);
+        }
+      },
+    });
+    // Observed as attempts end on this node (the one piece of job bookkeeping on the hot path).
+    const durations = new client.Histogram({
+      name: prefix + "job_duration_seconds",
+      help: "Duration of job attempts run on this node, by job name and outcome",
+      labelNames: ["job", "outcome"],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900],
+      registers: [registry],
+    });
+    jobs.onFinished(({ name, outcome, seconds }) => durations.observe({ job: name, outcome }, seconds));
+    gauge("jobs_enqueued_total", "Jobs enqueued through this node", () => jobs.stats().enqueued);
+    gauge("jobs_running", "Job handlers running on this node", () => jobs.stats().running);
+    gauge("job_progress_writes_total", "Progress rows written (after coalescing) on this node", () => jobs.stats().progressWrites);
   }
   return { registry, render: () => registry.metrics(), contentType: registry.contentType };
 }

@@ -127,6 +127,71 @@ CREATE OR REPLACE TRIGGER "_tether_capture" AFTER INSERT ON "_tether_crdt_update
 CREATE OR REPLACE TRIGGER "_tether_notify" AFTER INSERT ON "_tether_crdt_updates"
   FOR EACH STATEMENT EXECUTE FUNCTION "_tether_notify"();
 
+-- Background jobs (see jobs/ and docs/jobs.md): the state users watch, one row per job, written
+-- by enqueue (same transaction), by progress() and by pg-boss's own state changes (a trigger on
+-- its job table, installed when the job runtime starts). Captured like a model table, so
+-- \`$jobs.get\` is an ordinary live query. Exists in every app; pg-boss's schema only in apps with jobs.
+CREATE TABLE IF NOT EXISTS "_tether_jobs" (
+  "id"          text PRIMARY KEY,
+  "name"        text NOT NULL,
+  -- The enqueuing user (null: the system, a cron tick): who may read and cancel it.
+  "owner_id"    text,
+  -- Idempotency key of the enqueue (unique per name among jobs not finished).
+  "key"         text,
+  -- queued | active | retrying | completed | failed | cancelled
+  "status"      text NOT NULL DEFAULT 'queued',
+  "attempts"    integer NOT NULL DEFAULT 0,
+  "max_attempts" integer NOT NULL DEFAULT 1,
+  "progress"    integer NOT NULL DEFAULT 0,
+  "message"     text,
+  "output"      jsonb,
+  "error"       text,
+  "run_at"      timestamptz NOT NULL DEFAULT now(),
+  "created_at"  timestamptz NOT NULL DEFAULT now(),
+  "started_at"  timestamptz,
+  "finished_at" timestamptz,
+  "updated_at"  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS "_tether_jobs_finished_idx" ON "_tether_jobs" ("finished_at");
+CREATE UNIQUE INDEX IF NOT EXISTS "_tether_jobs_key_idx" ON "_tether_jobs" ("name", "key")
+  WHERE "key" IS NOT NULL AND "status" IN ('queued', 'active', 'retrying');
+CREATE OR REPLACE TRIGGER "_tether_capture" AFTER INSERT OR UPDATE OR DELETE ON "_tether_jobs"
+  FOR EACH ROW EXECUTE FUNCTION "_tether_capture"('id', '');
+CREATE OR REPLACE TRIGGER "_tether_notify" AFTER INSERT OR UPDATE OR DELETE ON "_tether_jobs"
+  FOR EACH STATEMENT EXECUTE FUNCTION "_tether_notify"();
+
+-- pg-boss's state changes, mirrored into _tether_jobs in the same transaction (installed on its
+-- job table by jobs/ after pg-boss created it). Covers what no handler sees: a claim, a retry
+-- after an expired heartbeat, a cancel, a retry of a dead letter. Heartbeats (heartbeat_on only)
+-- and deletes (retention; a retry can be a DELETE + INSERT of the same id) change nothing here.
+CREATE OR REPLACE FUNCTION "_tether_job_sync"() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  st text := NEW.state::text;
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.state IS NOT DISTINCT FROM OLD.state AND NEW.retry_count IS NOT DISTINCT FROM OLD.retry_count THEN
+    RETURN NULL;
+  END IF;
+  UPDATE "_tether_jobs" SET
+    "status" = CASE st WHEN 'created' THEN 'queued' WHEN 'retry' THEN 'retrying' ELSE st END,
+    "attempts" = CASE WHEN st = 'active' THEN NEW.retry_count + 1 ELSE "attempts" END,
+    "progress" = CASE WHEN st = 'active' THEN 0 WHEN st = 'completed' THEN 100 ELSE "progress" END,
+    "message" = CASE WHEN st = 'active' THEN NULL ELSE "message" END,
+    "max_attempts" = NEW.retry_limit + 1,
+    -- Tether completes a job with { value: <the handler's return value> }.
+    "output" = CASE WHEN st = 'completed' THEN NEW.output -> 'value' WHEN st = 'active' THEN NULL ELSE "output" END,
+    -- pg-boss keeps a thrown error in output ({ message, stack, ... }): only its message is shown.
+    "error" = CASE WHEN st IN ('failed', 'retry') THEN left(coalesce(NEW.output ->> 'message', NEW.output #>> '{}'), 2000)
+                   WHEN st IN ('active', 'completed', 'created') THEN NULL ELSE "error" END,
+    "run_at" = CASE WHEN st IN ('created', 'retry') THEN NEW.start_after ELSE "run_at" END,
+    "started_at" = CASE WHEN st = 'active' THEN coalesce(NEW.started_on, now()) ELSE "started_at" END,
+    "finished_at" = CASE WHEN st IN ('completed', 'failed', 'cancelled') THEN coalesce(NEW.completed_on, now()) ELSE NULL END,
+    "updated_at" = now()
+  WHERE "id" = NEW.id::text;
+  RETURN NULL;
+END
+$fn$;
+
 -- Deleting a model row deletes its documents (installed per CRDT model by crdt/, so cascades
 -- and raw SQL deletes leave no orphan). TG_ARGV: model name, primary-key column.
 CREATE OR REPLACE FUNCTION "_tether_crdt_row_deleted"() RETURNS trigger

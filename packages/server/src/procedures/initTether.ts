@@ -1,10 +1,22 @@
-import { initTRPC, TRPCError, tracked, type AnyRouter } from "@trpc/server";
+import { initTRPC, TRPCError, tracked, type AnyRouter, type AnyTRPCProcedure } from "@trpc/server";
 import { z } from "zod";
 import type { RecordedRun } from "../access/index.ts";
 import { requireRole, requireUser, withSessionWatch, type Authed, type SessionGuard } from "../auth/index.ts";
 import { createCrdt, crdtPullInput, crdtPushInput, crdtStreamInput, type CrdtOptions } from "../crdt/index.ts";
 import { tetherErrorFormatter, toClientError } from "../errors/index.ts";
 import { createChangeFeed, type ChangeFeed } from "../feed/index.ts";
+import {
+  JobBuilder,
+  JobRuntime,
+  JOBS_TABLE,
+  ownerOf,
+  viewerOf,
+  withJobsModel,
+  type JobClient,
+  type JobDefinition,
+  type JobRuntimeOptions,
+  type UntypedJobClient,
+} from "../jobs/index.ts";
 import {
   boundedJson,
   callerKey,
@@ -27,6 +39,7 @@ import {
   type Policies,
   type PolicyDb,
   type PolicyOptions,
+  unscopedRawSql,
 } from "../policies/index.ts";
 import { PresenceHub, presenceJoinInput, presenceSetInput, type PresenceOptions } from "../presence/index.ts";
 import { Reactor, createReadSetRecorder, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
@@ -107,6 +120,11 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
   presence?: PresenceOptions<Ctx, PolicyDb<Client>>;
   /** CRDT documents of `@crdt` fields (`$crdt.pull/push/stream`): update size limit, compaction. */
   crdt?: CrdtOptions;
+  /**
+   * Background jobs (`tether.job`, `tether.jobs`, `tether.cron`): this node's runtime options and
+   * limits (DEFAULT_JOB_LIMITS). pg-boss starts only if the app defines a job or a schedule.
+   */
+  jobs?: JobRuntimeOptions;
 }
 
 /** `$live`'s input; the query's own input is bounded before it is hashed into a group key. */
@@ -133,6 +151,8 @@ function sessionScope(ctx: object): string {
   const { user, session } = ctx as { user?: { id?: unknown } | null; session?: { id?: unknown } | null };
   return JSON.stringify([user?.id ?? null, session?.id ?? null]);
 }
+
+const jobIdInput = z.object({ id: z.string().min(1).max(100) });
 
 /** Thrown inside a mutation's transaction to roll it back when the procedure failed. */
 class RolledBack extends Error {
@@ -216,8 +236,18 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   let router: AnyRouter | null = null;
   let feed: ChangeFeed | null = options.feed ?? null;
   const ownsFeed = !options.feed;
+  // Background jobs: definitions collect here; pg-boss starts with the first need (start(), a
+  // mutation, an enqueue) and only if the app defined any job or schedule.
+  const jobRuntime = new JobRuntime({ driver: store.driver, sql: store.sql, log, db: store.db, options: options.jobs });
+  const noJobs: UntypedJobClient = {
+    enqueue: async (name) => {
+      throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `no job named ${name} (the app defines no jobs)` });
+    },
+  };
+
   const reactor = new Reactor({
-    schema,
+    // The jobs table is a model to the reactor only: `$jobs.get` runs are filed by job id.
+    schema: withJobsModel(schema),
     log,
     config: options.reactor,
     feed: async () => {
@@ -266,7 +296,15 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
 
   const transaction = (baseDb as TetherPrismaClient).$transaction.bind(baseDb) as unknown as InteractiveTransaction;
   const mutation = base.use(async ({ ctx, next }) => {
-    const run = (tx: TransactionClient<Client>) => next({ ctx: { db: tx } });
+    // Started before the transaction: on PGlite (one connection) pg-boss's start inside it would wait for it.
+    if (jobRuntime.enabled && !jobRuntime.started) await jobRuntime.start();
+    const owner = ownerOf(ctx);
+    const run = (tx: TransactionClient<Client>) => {
+      const jobs: UntypedJobClient = jobRuntime.enabled
+        ? { enqueue: (name, input, opts) => jobRuntime.enqueueIn(unscopedRawSql(tx), name, input, opts, owner) }
+        : noJobs;
+      return next({ ctx: { db: tx, jobs } });
+    };
     let outcome: Awaited<ReturnType<typeof run>> | undefined;
     let commit: string | null = null;
     try {
@@ -360,6 +398,50 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     stream: base.input(crdtStreamInput).subscription(({ ctx, input, signal }) => crdt.stream(ctx, input, signal ?? new AbortController().signal)),
   });
 
+  // Jobs: a job is a procedure clients cannot call (NOT_FOUND before its input is parsed); the
+  // runtime finds its definition by the procedure object.
+  const jobDefinitions = new WeakMap<object, JobDefinition>();
+  const uncallable = base.use(() => {
+    throw new TRPCError({ code: "NOT_FOUND", message: "jobs are enqueued by mutations, not called" });
+  });
+  const job = new JobBuilder<Client, undefined, undefined>({ schema: null, options: {} }, (definition) => {
+    const procedure = (definition.schema ? uncallable.input(definition.schema) : uncallable).mutation(() => null);
+    jobDefinitions.set(procedure, definition);
+    return procedure;
+  });
+  let jobsRouter: AnyRouter | null = null;
+
+  /** The app's jobs (once): a router of `tether.job` procedures, each named by its dotted path in it. */
+  function jobs<Routes extends Parameters<typeof t.router>[0]>(routes: Routes) {
+    if (jobsRouter) throw new Error("tether.jobs() is called once, with every job of the app");
+    const built = t.router(routes);
+    const procedures = (built as unknown as { _def: { procedures: Record<string, AnyTRPCProcedure> } })._def.procedures;
+    for (const [path, procedure] of Object.entries(procedures)) {
+      const definition = jobDefinitions.get(procedure);
+      if (!definition) throw new Error(`${path} in tether.jobs() is not a job (tether.job...handler())`);
+      jobRuntime.define(path, definition);
+    }
+    jobsRouter = built;
+    return built;
+  }
+
+  /**
+   * Builders whose `ctx.jobs` is typed by the app's jobs router: `const { mutation } =
+   * tether.withJobs(jobs)`; `ctx.jobs.enqueue("exportCsv", input)` then checks name and input.
+   */
+  function withJobs<Jobs extends AnyRouter>(_jobs: Jobs) {
+    // Types only: ctx.jobs is already there at run time.
+    return { mutation: mutation.use(({ next }) => next({ ctx: {} as { jobs: JobClient<Jobs> } })) };
+  }
+
+  /**
+   * A cron schedule: `tether.cron("0 3 * * *", "nightlyDigest", input?)`. One run per tick across
+   * every node (pg-boss's cron, minute resolution); `timezone` defaults to UTC.
+   */
+  function cron(expression: string, name: string, input?: unknown, cronOptions: { timezone?: string } = {}) {
+    jobRuntime.addCron({ expression, name, input: input ?? null, timezone: cronOptions.timezone ?? "UTC" });
+  }
+
   /** Guard: a signed-in caller (UNAUTHORIZED otherwise); narrows `ctx.user` to non-null. */
   const authed = t.middleware(({ ctx, next }) => {
     guard?.assertActive(ctx);
@@ -375,8 +457,33 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
       return next({ ctx: ctx as unknown as Authed<Ctx> });
     });
 
+  const adminOnly = base.use(({ ctx, next }) => {
+    requireRole(ctx, ["admin"]);
+    return next();
+  });
+  const jobsRouterOf = t.router({
+    /** A job's state, for its owner or an admin (NOT_FOUND for anyone else): subscribe it with `$live`. */
+    get: query.input(jobIdInput).query(({ ctx, input }) => {
+      // Raw SQL is invisible to read tracking: record what this read depends on (this job's row).
+      liveReads.getStore()?.record({ model: JOBS_TABLE, operation: "findUnique", where: { id: input.id } });
+      return jobRuntime.read(input.id, viewerOf(ctx));
+    }),
+    /** Cancels a job not yet finished (owner or admin; NOT_FOUND otherwise). Returns its state. */
+    cancel: base.input(jobIdInput).mutation(({ ctx, input }) => jobRuntime.cancel(input.id, viewerOf(ctx))),
+    /** Admin: cron schedules with their next run time. */
+    schedules: adminOnly.query(() => jobRuntime.schedules()),
+    /** Admin: run a job (a cron's, with its input) now. */
+    runNow: adminOnly
+      .input(z.object({ name: z.string().min(1).max(200) }))
+      .mutation(({ ctx, input }) => jobRuntime.runNow(input.name, ownerOf(ctx))),
+    /** Admin: jobs out of attempts. */
+    deadLetters: adminOnly.query(() => jobRuntime.deadLetters()),
+    /** Admin: one more attempt for a dead letter's job (same id, same state row). */
+    retryDeadLetter: adminOnly.input(jobIdInput).mutation(({ input }) => jobRuntime.retryDeadLetter(input.id)),
+  });
+
   function appRouter<Routes extends Parameters<typeof t.router>[0]>(routes: Routes) {
-    const built = t.router({ ...routes, $live: live, $presence: presenceRouter, $crdt: crdtRouter });
+    const built = t.router({ ...routes, $live: live, $presence: presenceRouter, $crdt: crdtRouter, $jobs: jobsRouterOf });
     router = built;
     return built;
   }
@@ -401,10 +508,22 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     limits: { rate: rateLimits, mutations: mutationSlots },
     /** CRDT documents: `stats()`, options. */
     crdt,
-    /** Opens the change feed and starts the reactor (subscriptions also start it on demand). */
-    start: () => reactor.start(),
+    /** Job builder: `tether.job.input(schema).handler(async ({ ctx, input, progress, signal }) => output)`. */
+    job,
+    jobs,
+    withJobs,
+    cron,
+    /** The node's job runtime: enqueue outside mutations, dead letters, schedules, stats, stop. */
+    jobRuntime,
+    /** Opens the change feed and starts the reactor (and the job runtime, if the app has jobs). */
+    async start() {
+      await reactor.start();
+      if (jobRuntime.enabled) await jobRuntime.start();
+    },
     async close() {
       closed = true;
+      // Jobs first: handlers still running get their grace period while the store is open.
+      await jobRuntime.stop();
       await presence.close();
       await crdt.close();
       await reactor.close();

@@ -1,5 +1,5 @@
 import { createLogger, type Logger } from "../log/index.ts";
-import { openDatabase, type DatabaseOptions, type PrismaAdapter } from "./openDatabase.ts";
+import { openDatabase, type DatabaseDriver, type DatabaseOptions, type PrismaAdapter } from "./openDatabase.ts";
 import type { Engine, SqlClient } from "./sqlClient.ts";
 
 /** Anything with Prisma's lifecycle: the app's generated PrismaClient. */
@@ -19,6 +19,8 @@ export interface Store<Client extends PrismaLike> {
   readonly db: Client;
   /** Raw SQL for Tether's own machinery (migrations, change feed). */
   readonly sql: SqlClient;
+  /** The PGlite instance or the Postgres URL (for pg-boss, which opens its own connections). */
+  readonly driver: DatabaseDriver;
   /** Where the data lives: the Postgres URL (password hidden) or the PGlite data dir. */
   readonly location: string;
   readonly log: Logger;
@@ -36,6 +38,7 @@ export async function createStore<Client extends PrismaLike>(
     engine: database.engine,
     db,
     sql: database.sql,
+    driver: database.driver,
     location: database.location,
     log,
     async close() {

@@ -30,8 +30,16 @@ export interface DatabaseOptions {
   reconnect?: ReconnectOptions;
 }
 
+/**
+ * The raw connection behind a store, for libraries that bring their own SQL layer (pg-boss):
+ * the PGlite instance itself (one connection, shared), or the Postgres URL to open a pool of
+ * their own on.
+ */
+export type DatabaseDriver = { readonly engine: "pglite"; readonly pglite: PGlite } | { readonly engine: "postgres"; readonly url: string };
+
 export interface Database {
   readonly engine: Engine;
+  readonly driver: DatabaseDriver;
   readonly sql: SqlClient;
   /** A Prisma driver adapter on the same connections (PGlite instance or Postgres pool). */
   readonly adapter: PrismaAdapter;
@@ -54,6 +62,7 @@ export async function openDatabase(options: DatabaseOptions, log: Logger): Promi
     pool.on("error", (error) => log.warn({ err: error.message }, "idle Postgres connection lost"));
     return {
       engine: "postgres",
+      driver: { engine: "postgres", url },
       sql: postgresClient(pool, url, log, options.reconnect ?? DEFAULT_RECONNECT),
       // Statements of calls run under withQuerySignal (live executions) can be cancelled.
       adapter: new PrismaPg(cancellableQueries(pool, url, log)),
@@ -68,6 +77,7 @@ export async function openDatabase(options: DatabaseOptions, log: Logger): Promi
   }
   return {
     engine: "pglite",
+    driver: { engine: "pglite", pglite },
     sql: pgliteClient(pglite, { closeOnEnd: !options.pglite }),
     adapter: pgliteAdapter(pglite),
     location: options.pglite ? "pglite (provided instance)" : dataDir,

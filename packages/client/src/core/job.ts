@@ -1,0 +1,86 @@
+import { getUntypedClient } from "@trpc/client";
+import type { QueryKey } from "@tanstack/query-core";
+import type { AnyRouter } from "@trpc/server";
+import type { TetherClient } from "./client.ts";
+import { liveHash } from "./cache.ts";
+import type { LiveStatus, LiveTarget } from "./liveQuery.ts";
+
+/** The server's job state procedure (`$jobs.get`): an ordinary query, kept live by `$live`. */
+export const JOB_PROCEDURE = "$jobs.get";
+const CANCEL_PROCEDURE = "$jobs.cancel";
+
+export type JobStatus = "queued" | "active" | "retrying" | "completed" | "failed" | "cancelled";
+
+/** A job's state as its owner sees it (a copy of @tether/server's `JobState`, checked by the type tests). */
+export interface JobState<Output = unknown> {
+  id: string;
+  name: string;
+  status: JobStatus;
+  attempts: number;
+  maxAttempts: number;
+  progress: number;
+  message: string | null;
+  output: Output | null;
+  error: string | null;
+  runAt: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** tRPC's query key for `$jobs.get({ id })`: the same cache entry `trpc.$jobs.get.queryOptions({ id })` uses. */
+export function jobQueryKey(id: string): QueryKey {
+  return [["$jobs", "get"], { input: { id }, type: "query" }];
+}
+
+/** Query options for one job's state (fetch + key + tRPC path), for `useLiveQuery` or TanStack directly. */
+export function jobQueryOptions<Output = unknown>(client: TetherClient<AnyRouter>, id: string) {
+  const queryKey = jobQueryKey(id);
+  return {
+    queryKey,
+    queryFn: () => getUntypedClient(client.trpc).query(JOB_PROCEDURE, { id }) as Promise<JobState<Output>>,
+    trpc: { path: JOB_PROCEDURE },
+  };
+}
+
+export interface JobWatch<Output = unknown> {
+  /** The latest state, once the subscription delivered one. */
+  job: JobState<Output> | undefined;
+  status: LiveStatus;
+  /** NOT_FOUND when the job does not exist or is not the caller's; other errors as received. */
+  error: unknown;
+}
+
+/**
+ * Follows one job live without React: `listener` gets every new state (progress, status, output)
+ * and the subscription's status. Returns the function that stops watching. Jobs of other users
+ * end in `status: "error"` with NOT_FOUND.
+ */
+export function watchJob<Output = unknown>(
+  client: TetherClient<AnyRouter>,
+  id: string,
+  listener: (watch: JobWatch<Output>) => void,
+): () => void {
+  const queryKey = jobQueryKey(id);
+  const hash = liveHash(queryKey);
+  const target: LiveTarget = { path: JOB_PROCEDURE, input: { id }, queryKey, hash };
+  const emit = () => {
+    const state = client.live.state(hash);
+    listener({ job: client.queryClient.getQueryData<JobState<Output>>(queryKey), status: state.status, error: state.error });
+  };
+  const stopCache = client.queryClient.getQueryCache().subscribe((event) => {
+    if (event.query.queryHash === hash && event.type === "updated") emit();
+  });
+  const stopState = client.live.subscribeKey(hash, emit);
+  const handle = client.live.acquire(target);
+  return () => {
+    handle.release();
+    stopState();
+    stopCache();
+  };
+}
+
+/** Cancels a job not yet finished (its owner or an admin; NOT_FOUND otherwise). Resolves with its state. */
+export function cancelJob(client: TetherClient<AnyRouter>, id: string): Promise<JobState> {
+  return getUntypedClient(client.trpc).mutation(CANCEL_PROCEDURE, { id }) as Promise<JobState>;
+}
