@@ -318,12 +318,35 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await bob.screenshot({ path: path.join(resultsDir, "demo-user-b.png"), fullPage: true });
   }, 180_000);
 
-  const noteText = (page: Page) => read(page, () => document.querySelector<HTMLTextAreaElement>("[data-testid=note]")?.value ?? null);
+  // The note is a CodeMirror editor: its text is its rendered lines (the placeholder left out);
+  // null until the document has loaded and the editor is there.
+  const NOTE_EDITOR = "[data-testid=note] .cm-content";
+  const noteText = (page: Page) =>
+    read(page, () => {
+      const lines = [...document.querySelectorAll("[data-testid=note] .cm-content > .cm-line")];
+      if (lines.length === 0) return null;
+      const shown = (line: Element) =>
+        [...line.childNodes].filter((node) => !(node instanceof HTMLElement && node.classList.contains("cm-placeholder"))).map((node) => node.textContent).join("");
+      return lines.map(shown).join("\n");
+    });
   const noteStatus = (page: Page) => read(page, () => document.querySelector<HTMLElement>("[data-testid=note]")?.dataset.status ?? null);
   const notePeers = (page: Page) =>
     read(page, () => [...document.querySelectorAll<HTMLElement>("[data-testid=note-peer]")].map((el) => el.dataset.name).sort());
   const remoteCursors = (page: Page) =>
-    read(page, () => [...document.querySelectorAll<HTMLElement>("[data-testid=remote-cursor]")].map((el) => el.dataset.name));
+    read(page, () => [...document.querySelectorAll<HTMLElement>("[data-testid=note] .cm-tether-caret")].map((el) => el.dataset.name));
+  /** Other people's carets drawn in the editor: whose, where in the text, in which colour. */
+  const remoteCarets = (page: Page) =>
+    read(page, () =>
+      [...document.querySelectorAll<HTMLElement>("[data-testid=note] .cm-tether-caret")].map((el) => ({
+        name: el.dataset.name,
+        offset: Number(el.dataset.offset),
+        color: getComputedStyle(el).borderLeftColor,
+        label: el.querySelector(".cm-tether-caret-label")?.textContent,
+      })),
+    );
+  /** The colour of a user's avatar among the note's peers (the colour their caret must have). */
+  const peerColor = (page: Page, name: string) =>
+    page.locator(`[data-testid=note-peer][data-name="${name}"]`).evaluate((el) => getComputedStyle(el).backgroundColor);
 
   it("the note: what A types appears in B with A's cursor; B's offline edits merge when it is back", async () => {
     await poll(() => noteStatus(alice)).toBe("synced");
@@ -331,7 +354,7 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await poll(() => notePeers(alice)).toEqual(["Alice", "Bob"]);
     await poll(() => notePeers(bob)).toEqual(["Alice", "Bob"]);
 
-    await alice.getByTestId("note").click();
+    await alice.locator(NOTE_EDITOR).click();
     await alice.keyboard.type("Hello from Alice.", { delay: 15 });
     await poll(() => noteText(bob)).toBe("Hello from Alice.");
     await poll(() => remoteCursors(bob)).toEqual(["Alice"]);
@@ -339,10 +362,10 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
 
     // B goes offline and keeps writing; A writes meanwhile; back online, both merge, nothing lost.
     await bob.context().setOffline(true);
-    await bob.getByTestId("note").click();
+    await bob.locator(NOTE_EDITOR).click();
     await bob.keyboard.press("Control+End");
     await bob.keyboard.type(" Bob wrote this offline.", { delay: 15 });
-    await alice.getByTestId("note").click();
+    await alice.locator(NOTE_EDITOR).click();
     await alice.keyboard.press("Control+Home");
     await alice.keyboard.type("Online: ", { delay: 15 });
     await poll(() => noteText(alice)).toBe("Online: Hello from Alice.");
@@ -383,5 +406,63 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await alice.screenshot({ path: path.join(resultsDir, "demo-board.png") });
     const docsShot = path.join(repoRoot, "docs", "demo-board.png");
     if (process.env.TETHER_UPDATE_DOCS_SCREENSHOT || !fs.existsSync(docsShot)) await alice.screenshot({ path: docsShot });
+  }, 300_000);
+
+  it("two users type into the note's editor at the same time: each sees both texts and the other's caret; undo removes only one's own text", async () => {
+    const before = "Online: Hello from Alice. Bob wrote this offline.";
+    await poll(() => noteText(alice)).toBe(before);
+    await poll(() => noteText(bob)).toBe(before);
+    await poll(() => noteStatus(alice)).toBe("synced");
+    await poll(() => noteStatus(bob)).toBe("synced");
+
+    // Alice at the start, Bob at the end, typing at once (each keystroke a commit and a push).
+    await alice.locator(NOTE_EDITOR).click();
+    await alice.keyboard.press("Control+Home");
+    await bob.locator(NOTE_EDITOR).click();
+    await bob.keyboard.press("Control+End");
+    const fromAlice = "Alice typed this at the start. ";
+    const fromBob = " Bob typed this at the end.";
+    await Promise.all([alice.keyboard.type(fromAlice, { delay: 20 }), bob.keyboard.type(fromBob, { delay: 20 })]);
+    const together = fromAlice + before + fromBob;
+    await poll(() => noteText(alice)).toBe(together);
+    await poll(() => noteText(bob)).toBe(together);
+
+    // Each sees the other's caret where the other is typing, labelled and in the other's colour.
+    const [bobColor, aliceColor] = [await peerColor(alice, "Bob"), await peerColor(bob, "Alice")];
+    expect(bobColor).not.toBe(aliceColor);
+    await poll(() => remoteCarets(alice)).toEqual([{ name: "Bob", offset: together.length, color: bobColor, label: "Bob" }]);
+    await poll(() => remoteCarets(bob)).toEqual([{ name: "Alice", offset: fromAlice.length, color: aliceColor, label: "Alice" }]);
+    await alice.screenshot({ path: path.join(resultsDir, "demo-note-editor-a.png"), fullPage: true });
+    await bob.screenshot({ path: path.join(resultsDir, "demo-note-editor-b.png"), fullPage: true });
+
+    // Alice undoes until her typing is gone (a slow machine may have split it into several
+    // steps): Bob's text, typed at the same time, stays — in both editors.
+    const withoutAlice = before + fromBob;
+    let undos = 0;
+    while ((await noteText(alice)) !== withoutAlice) {
+      expect(undos, "undo never removed text that was not Alice's own").toBeLessThan(fromAlice.length);
+      const shown = await noteText(alice);
+      expect(withoutAlice.length).toBeLessThan(shown!.length);
+      await alice.keyboard.press("Control+z");
+      undos += 1;
+      await poll(() => noteText(alice)).not.toBe(shown);
+    }
+    console.info(`note editor: Alice's typing took ${undos} undo(s)`);
+    await poll(() => noteText(bob)).toBe(withoutAlice);
+    await poll(() => remoteCarets(bob)).toEqual([{ name: "Alice", offset: 0, color: aliceColor, label: "Alice" }]);
+
+    // Redo brings it back, for both; Bob's own undo then takes only his.
+    // (KeyZ: Playwright sends "z" with Shift held for "Shift+z", which a real keyboard never does.)
+    for (let i = 0; i < undos; i++) await alice.keyboard.press("Control+Shift+KeyZ");
+    await poll(() => noteText(alice)).toBe(together);
+    await poll(() => noteText(bob)).toBe(together);
+    while ((await noteText(bob)) !== fromAlice + before) {
+      const shown = await noteText(bob);
+      expect(shown).toContain(fromAlice + before);
+      await bob.keyboard.press("Control+z");
+      await poll(() => noteText(bob)).not.toBe(shown);
+    }
+    await poll(() => noteText(alice)).toBe(fromAlice + before);
+    await poll(() => read(alice, () => document.querySelector<HTMLElement>("[data-testid=note-status]")?.dataset.pending ?? null)).toBe("0");
   }, 300_000);
 });
