@@ -140,7 +140,7 @@ describe.each(engines)("tether migrate on %s", (engine) => {
       expect(unknown.status).toBe(2);
       expect(unknown.stderr).toContain('unknown command "frobnicate"');
     })();
-  }, 60_000);
+  }, 300_000); // three CLI processes each starting PGlite: minutes on a loaded 2-core machine
 
   if (engine === "postgres") {
     it("two processes migrating at once apply each migration once", async () => {
