@@ -5,7 +5,7 @@
  * a suite the same day replaces that suite's entry).
  * BENCH_QUICK=1 shrinks every size, to check the benches themselves quickly.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { engines as testEngines } from "../support/databases.ts";
@@ -13,16 +13,20 @@ import type { BenchOptions, BenchResult } from "./harness.ts";
 
 process.env.TETHER_LOG_LEVEL ??= "silent";
 
-const suites: Record<string, () => Promise<{ run(options: BenchOptions): Promise<BenchResult[]> }>> = {
-  feed: () => import("./feed.bench.ts"),
-  reactor: () => import("./reactor.bench.ts"),
-  crdt: () => import("./crdt.bench.ts"),
-};
+// Every `<suite>.bench.ts` beside this file is a suite named <suite>: adding a bench is adding a file.
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const suites: Record<string, () => Promise<{ run(options: BenchOptions): Promise<BenchResult[]> }>> =
+  Object.fromEntries(
+    readdirSync(benchDir)
+      .filter((file) => file.endsWith(".bench.ts"))
+      .sort()
+      .map((file) => [file.slice(0, -".bench.ts".length), () => import(join(benchDir, file))]),
+  );
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const names = requested.length > 0 ? requested : Object.keys(suites);
 const options: BenchOptions = { engines: [...testEngines], quick: process.env.BENCH_QUICK === "1" };
-const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "results");
+const resultsDir = join(benchDir, "results");
 const date = new Date().toISOString().slice(0, 10);
 
 for (const name of names) {
