@@ -87,3 +87,15 @@ function unwrapTracked(value: unknown): [string, LiveMessage] {
   const v = value as { id: string; data: LiveMessage };
   return [v.id, v.data];
 }
+
+/**
+ * Opens a live query with `open(signal)` (e.g. `(signal) => caller(ctx, signal).$live({ path, input })`),
+ * collects it, registers its stop in `stops`, and waits for its first message or its error.
+ */
+export async function openLive<T>(open: (signal: AbortSignal) => Promise<unknown>, stops: Array<() => Promise<void>>) {
+  const controller = new AbortController();
+  const collector = collectLive<T>((await open(controller.signal)) as AsyncIterable<unknown>, controller);
+  stops.push(collector.stop);
+  await collector.until(() => collector.state.messages.length > 0 || collector.state.error !== undefined);
+  return collector;
+}

@@ -9,6 +9,7 @@ import { createStore, createTetherAuth, createTetherServer, migrate, type Logger
 import { PrismaClient } from "../../../../generated/prisma/client.ts";
 import { schema } from "../../../../generated/tether/index.ts";
 import { dataDir as defaultDataDir, migrationsDir } from "../paths.ts";
+import { serveExportDownload } from "./exportDownload.ts";
 import { publishToPages } from "./pageBridge.ts";
 import { buildRouter } from "./router.ts";
 import { seed } from "./seed.ts";
@@ -49,6 +50,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
 
   const secret = process.env.BETTER_AUTH_SECRET ?? DEV_SECRET;
   if (!process.env.BETTER_AUTH_SECRET && !dev) log.warn("BETTER_AUTH_SECRET is not set: using the demo's public secret");
+  // The sign-up hook is the router's (it enqueues the welcome job), and the router needs the auth:
+  // bound once both exist, before anyone can sign up (the seed, below, is the first).
+  let onSignUp: ReturnType<typeof buildRouter>["onSignUp"] | undefined;
   const auth = createTetherAuth({
     store,
     schema,
@@ -60,11 +64,22 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       signUp: { window: 60, max: 5 },
       signInPerEmail: { window: 15 * 60, max: 10 },
     },
+    // In the sign-up's transaction: the welcome job commits with the new user, or not at all.
+    onSignUp: (user, tx) => {
+      if (!onSignUp) throw new Error("sign-up before the app was built");
+      return onSignUp(user, tx);
+    },
   });
+
+  const built = buildRouter(store, auth);
+  const { tether, router } = built;
+  onSignUp = built.onSignUp;
+  // The job runtime runs before anything enqueues: the seed signs users up, and on PGlite pg-boss
+  // cannot start inside the sign-up's open transaction.
+  await tether.start();
   const seeded = await seed(store, auth);
   if (seeded.length) log.info({ seeded }, "seeded the demo (demo@tether.dev / demo-password)");
 
-  const { tether, router } = buildRouter(store, auth);
   publishToPages({
     router,
     contextFromHeaders: async (headers) => {
@@ -89,6 +104,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     log,
     extraRoutes: async (req, res) => {
       if (await auth.routes(req, res)) return true;
+      if (await serveExportDownload(req, res, store, auth)) return true;
       if (req.url === "/healthz") {
         res.writeHead(200, { "content-type": "text/plain" }).end("ok");
         return true;

@@ -1,13 +1,16 @@
 /**
  * The demo's API: projects, their members, tasks and notes, scoped by row-level policies (a project
- * and everything in it is visible to its owner and to the users it is shared with). Every query
- * here can be subscribed live from the browser with `useLiveQuery`.
+ * and everything in it is visible to its owner and to the users it is shared with), plus each
+ * user's inbox and CSV exports (visible to that user only) and the background jobs behind them.
+ * Every query here can be subscribed live from the browser with `useLiveQuery`.
  */
+import { randomUUID } from "node:crypto";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { initTether, type AuthContext, type Policies, type SessionGuard } from "@tether/server";
 import type { PrismaClient } from "../../../../generated/prisma/client.ts";
 import { schema } from "../../../../generated/tether/index.ts";
+import { demoJobLimits, demoJobs, type DemoJobLimits } from "./jobs/index.ts";
 import type { DemoStore } from "./store.ts";
 
 type Db = Pick<PrismaClient, "project">;
@@ -55,6 +58,19 @@ export const policies: Policies<PrismaClient, AuthContext> = {
     update: (ctx, row, next) => row.projectId === next.projectId && canAccessProject(ctx, row.projectId),
     delete: (ctx, row) => ownsProject(ctx, row.projectId),
   },
+  // A user's inbox is theirs alone. Messages are written by jobs (system access), never by clients.
+  message: {
+    read: (ctx) => (ctx.user ? { userId: ctx.user.id } : false),
+    update: (ctx, row, next) => row.userId === ctx.user?.id && next.userId === row.userId,
+    delete: (ctx, row) => row.userId === ctx.user?.id,
+  },
+  // An export is its requester's alone (a teammate exporting the same project gets their own).
+  // Anyone who can see a project may export it; the job fills the row in (system access).
+  projectExport: {
+    read: (ctx) => (ctx.user ? { ownerId: ctx.user.id } : false),
+    create: async (ctx, row) => row.ownerId === ctx.user?.id && canAccessProject(ctx, row.projectId),
+    delete: (ctx, row) => row.ownerId === ctx.user?.id,
+  },
 };
 
 export const taskFilter = z.enum(["all", "open", "done", "mine"]);
@@ -62,7 +78,12 @@ export type TaskFilter = z.infer<typeof taskFilter>;
 
 const taskFields = { id: true, title: true, done: true, position: true, assigneeId: true, createdAt: true, updatedAt: true } as const;
 
-export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; protectedModels?: readonly string[] }) {
+export interface DemoRouterOptions {
+  /** The jobs' knobs over DEFAULT_DEMO_JOBS (and TETHER_DEMO_EXPORT_PAUSE_MS). */
+  jobs?: Partial<DemoJobLimits>;
+}
+
+export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; protectedModels?: readonly string[] }, options: DemoRouterOptions = {}) {
   const tether = initTether<AuthContext>().create({
     store,
     schema,
@@ -106,8 +127,22 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
   });
   const authedQuery = tether.query.use(tether.authed);
   const authedMutation = tether.mutation.use(tether.authed);
+  const jobs = tether.jobs(demoJobs(tether.job, demoJobLimits(options.jobs)));
+  const jobsClient = tether.withJobs(jobs);
+  const jobMutation = jobsClient.mutation.use(tether.authed);
+
+  /**
+   * For `createTetherAuth({ onSignUp })`: runs in the sign-up's own transaction, so the welcome
+   * job exists exactly when the user does (a failed sign-up enqueues nothing).
+   */
+  const onSignUp = async (user: { id: string }, tx: unknown) => {
+    await jobsClient.inTransaction(tx, user).enqueue("sendWelcome", { userId: user.id });
+  };
 
   const router = tether.appRouter({
+    /** The app's jobs: in the router so clients infer their outputs (`JobOutput<...>`); not callable. */
+    jobs,
+
     /** The signed-in user, or null: pages use it to decide between the app and the sign-in form. */
     me: tether.query.query(({ ctx }) => (ctx.user ? { id: ctx.user.id, email: ctx.user.email, name: ctx.user.name } : null)),
 
@@ -246,6 +281,40 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
       }),
     }),
 
+    exports: tether.router({
+      /**
+       * "Export project as CSV": records the export and enqueues its job in this mutation's
+       * transaction. The client watches the job (`useJob(jobId)`) and downloads `/exports/<exportId>.csv`.
+       */
+      start: jobMutation.input(z.object({ projectId: z.string().min(1) })).mutation(async ({ ctx, input }) => {
+        const project = await ctx.db.project.findUnique({ where: { id: input.projectId }, select: { id: true } });
+        if (!project) throw new TRPCError({ code: "NOT_FOUND", message: "No such project" });
+        const exportId = randomUUID();
+        const jobId = await ctx.jobs.enqueue("exportCsv", { exportId });
+        await ctx.db.projectExport.create({ data: { id: exportId, projectId: project.id, ownerId: ctx.user.id, jobId } });
+        return { exportId, jobId };
+      }),
+      /** The caller's latest export of a project (null when none), so a reloaded page finds it again. */
+      latest: authedQuery.input(z.object({ projectId: z.string().min(1) })).query(({ ctx, input }) =>
+        ctx.db.projectExport.findFirst({
+          where: { projectId: input.projectId },
+          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+          select: { id: true, jobId: true, status: true, rows: true, createdAt: true },
+        }),
+      ),
+    }),
+
+    inbox: tether.router({
+      /** The caller's messages, newest first (live: a job's welcome message appears by itself). */
+      list: authedQuery.query(({ ctx }) =>
+        ctx.db.message.findMany({
+          orderBy: [{ createdAt: "desc" }, { id: "asc" }],
+          take: 50,
+          select: { id: true, title: true, body: true, read: true, createdAt: true },
+        }),
+      ),
+    }),
+
     activity: tether.router({
       /** The latest task changes of a project (created, completed, renamed, moved), newest first. */
       recent: authedQuery.input(z.object({ projectId: z.string().min(1) })).query(({ ctx, input }) =>
@@ -258,7 +327,7 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
       ),
     }),
   });
-  return { tether, router };
+  return { tether, router, onSignUp };
 }
 
 export type AppRouter = ReturnType<typeof buildRouter>["router"];

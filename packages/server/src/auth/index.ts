@@ -1,4 +1,6 @@
 export { createTetherAuth, SESSION_TOKEN_PARAM } from "./tetherAuth.ts";
+export { DEFAULT_SIGN_UP_TRANSACTION } from "./signUpTransaction.ts";
+export type { SignUpHook, SignUpTransactionLimits, SignUpUser } from "./signUpTransaction.ts";
 export { DEFAULT_AUTH_RATE_LIMITS } from "./authRateLimits.ts";
 export type { AuthRateLimits, AuthRateRule } from "./authRateLimits.ts";
 export type { BetterAuthInstance, HeadersLike, TetherAuth, TetherAuthOptions } from "./tetherAuth.ts";

@@ -9,6 +9,7 @@ import type { ConnectionParams, TetherContextOptions } from "../transport/index.
 import { betterAuthRateLimit, DEFAULT_AUTH_RATE_LIMITS, forwardSocketAddress, signInPerEmailLimit, type AuthRateLimits } from "./authRateLimits.ts";
 import type { AuthContext, AuthSession, AuthUser } from "./identity.ts";
 import { LiveSessions } from "./liveSessions.ts";
+import { DEFAULT_SIGN_UP_TRANSACTION, withSignUpHook, type SignUpHook, type SignUpTransactionLimits } from "./signUpTransaction.ts";
 
 export interface TetherAuthOptions<Client extends PrismaLike> {
   /** better-auth stores users, sessions, accounts and verifications through `store.db` (system access, no policies). */
@@ -42,6 +43,16 @@ export interface TetherAuthOptions<Client extends PrismaLike> {
    * merged over Tether's settings. `database`, `secret` and telemetry stay Tether's.
    */
   betterAuth?: Omit<BetterAuthOptions, "database" | "secret" | "telemetry">;
+  /**
+   * Runs inside the transaction that creates a user (sign-up, a first OAuth sign-in), right after
+   * the user's row: write or enqueue with `tx` (`tether.withJobs(jobs).inTransaction(tx, user)`)
+   * and it commits with the sign-up, or vanishes with it. A throw fails the sign-up. Setting it
+   * makes better-auth run each of its endpoints in one database transaction (see
+   * signUpTransaction.ts for why and the limits).
+   */
+  onSignUp?: SignUpHook;
+  /** The sign-up transaction's limits when `onSignUp` is set; merged over {@link DEFAULT_SIGN_UP_TRANSACTION}. */
+  signUpTransaction?: Partial<SignUpTransactionLimits>;
   log?: Logger;
 }
 
@@ -51,8 +62,12 @@ export const SESSION_TOKEN_PARAM = "token";
 function buildAuth<Client extends PrismaLike>(options: TetherAuthOptions<Client>, log: Logger) {
   const { session, password } = options;
   const limits = options.rateLimit === false ? false : { ...DEFAULT_AUTH_RATE_LIMITS, ...options.rateLimit };
+  const { onSignUp } = options;
+  const db = onSignUp ? withSignUpHook(options.store.db, onSignUp, { ...DEFAULT_SIGN_UP_TRANSACTION, ...options.signUpTransaction }) : options.store.db;
   const settings = {
-    database: prismaAdapter(options.store.db as never, { provider: "postgresql" }),
+    // With an onSignUp hook, better-auth's endpoints run in one transaction each (its Prisma
+    // adapter opens none by default), so the hook's writes share the sign-up's fate.
+    database: prismaAdapter(db as never, { provider: "postgresql", transaction: Boolean(onSignUp) }),
     secret: options.secret,
     baseURL: options.baseURL,
     basePath: options.basePath ?? "/api/auth",

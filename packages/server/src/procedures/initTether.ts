@@ -14,6 +14,7 @@ import {
   withJobsModel,
   type JobClient,
   type JobDefinition,
+  type JobOwner,
   type JobRuntimeOptions,
   type UntypedJobClient,
 } from "../jobs/index.ts";
@@ -430,8 +431,23 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
    * tether.withJobs(jobs)`; `ctx.jobs.enqueue("exportCsv", input)` then checks name and input.
    */
   function withJobs<Jobs extends AnyRouter>(_jobs: Jobs) {
-    // Types only: ctx.jobs is already there at run time.
-    return { mutation: mutation.use(({ next }) => next({ ctx: {} as { jobs: JobClient<Jobs> } })) };
+    return {
+      // Types only: ctx.jobs is already there at run time.
+      mutation: mutation.use(({ next }) => next({ ctx: {} as { jobs: JobClient<Jobs> } })),
+      /**
+       * `ctx.jobs` for a Prisma interactive transaction Tether did not open (better-auth's sign-up:
+       * `createTetherAuth({ onSignUp })`): enqueues join `tx`, owned by `owner`. The runtime must be
+       * started (`tether.start()`) before `tx` opened: on PGlite, pg-boss starting inside an open
+       * transaction would wait for it forever, so this refuses instead.
+       */
+      inTransaction(tx: unknown, owner: JobOwner | null = null): JobClient<Jobs> {
+        const enqueue: UntypedJobClient["enqueue"] = (name, input, opts) => {
+          if (!jobRuntime.started) return Promise.reject(new Error("jobs.inTransaction: start the job runtime (tether.start()) first"));
+          return jobRuntime.enqueueIn(unscopedRawSql(tx), name, input, opts, owner ? { id: owner.id } : null);
+        };
+        return { enqueue } as JobClient<Jobs>;
+      },
+    };
   }
 
   /**

@@ -1,0 +1,33 @@
+/**
+ * The demo jobs' knobs in one place. The pause exists for people, not machines: a five-task
+ * export would finish before anyone saw its progress bar, so each batch waits a little.
+ */
+export interface DemoJobLimits {
+  /** Tasks read (and written to the CSV) per batch; progress is reported once per batch. */
+  exportBatchSize: number;
+  /** Pause after each batch, ms, so the browser can watch the bar move. Env: TETHER_DEMO_EXPORT_PAUSE_MS. */
+  exportPauseMs: number;
+  /** Attempts after the first for an export (a retry rewrites the whole file: exports are idempotent). */
+  exportRetries: number;
+  /** Longest an export may run before it is aborted and retried, seconds. */
+  exportTimeoutSeconds: number;
+}
+
+export const DEFAULT_DEMO_JOBS: DemoJobLimits = {
+  exportBatchSize: 2,
+  exportPauseMs: 300,
+  exportRetries: 2,
+  exportTimeoutSeconds: 300,
+};
+
+/** The defaults, with TETHER_DEMO_EXPORT_PAUSE_MS (a number ≥ 0) from the environment, then `overrides`. */
+export function demoJobLimits(overrides: Partial<DemoJobLimits> = {}, env: NodeJS.ProcessEnv = process.env): DemoJobLimits {
+  const fromEnv: Partial<DemoJobLimits> = {};
+  const pause = env.TETHER_DEMO_EXPORT_PAUSE_MS;
+  if (pause !== undefined && pause !== "") {
+    const ms = Number(pause);
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`TETHER_DEMO_EXPORT_PAUSE_MS must be a number of ms >= 0, not ${pause}`);
+    fromEnv.exportPauseMs = ms;
+  }
+  return { ...DEFAULT_DEMO_JOBS, ...fromEnv, ...overrides };
+}

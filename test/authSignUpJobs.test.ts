@@ -1,0 +1,185 @@
+// The demo's jobs on both engines (issue 13, "In the demo"): a sign-up enqueues its welcome job in
+// its own transaction (exactly one; a failed sign-up none) and the message reaches the new user's
+// live inbox; "Export project as CSV" runs as a job with live progress and writes an RFC 4180 file
+// that only its requester can watch or download.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTetherAuth, type JobState, type LiveMessage, type TetherAuth } from "@tether/server";
+import { serveExportDownload } from "../apps/demo/src/server/exportDownload.ts";
+import { EXPORT_COLUMNS, parseCsv, welcomeMessageId } from "../apps/demo/src/server/jobs/index.ts";
+import { buildRouter } from "../apps/demo/src/server/router.ts";
+import { schema } from "../generated/tether/index.ts";
+import { userContext, type SecuredContext } from "./fixtures/securedApp.ts";
+import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { openLive } from "./support/liveCollector.ts";
+import { waitFor } from "./support/waitFor.ts";
+
+type Message = { id: string; title: string; body: string };
+
+/** Titles a naive CSV writer gets wrong: commas, quotes, line breaks, leading/trailing spaces. */
+const TRICKY_TITLES = ["plain task", "comma, inside", 'quote "this" one', "two\nlines", "crlf\r\nhere", " padded ", '",\n"'];
+
+describe.each(engines)("the demo's sign-up welcome and CSV export jobs on %s", (engine) => {
+  let store: AppStore;
+  let closeStore: () => Promise<void>;
+  let auth: TetherAuth;
+  let app: ReturnType<typeof buildRouter>;
+  let server: http.Server;
+  let base: string;
+  /** When set, the next sign-up fails after its user row (and its welcome job) were written: its account insert throws. */
+  let failNextAccount = false;
+  const stops: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    ({ store, close: closeStore } = await createTestStore(engine));
+    let onSignUp: ReturnType<typeof buildRouter>["onSignUp"] | undefined;
+    auth = createTetherAuth({
+      store,
+      schema,
+      secret: "auth-sign-up-jobs-test-secret-0123456789abcdef",
+      rateLimit: false,
+      onSignUp: (user, tx) => onSignUp!(user, tx),
+      betterAuth: {
+        databaseHooks: {
+          account: {
+            create: {
+              // Runs inside the sign-up's transaction, after the user's insert and onSignUp.
+              before: async () => {
+                if (!failNextAccount) return;
+                failNextAccount = false;
+                throw new Error("account insert failed (test)");
+              },
+            },
+          },
+        },
+      },
+    });
+    app = buildRouter(store, auth, { jobs: { exportPauseMs: 0, exportBatchSize: 2 } });
+    onSignUp = app.onSignUp;
+    await app.tether.start();
+    server = http.createServer((req, res) => {
+      void serveExportDownload(req, res, store, auth).then((handled) => {
+        if (!handled) res.writeHead(418).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const stop of stops.splice(0)) await stop();
+    await new Promise((resolve) => server?.close(resolve));
+    await app?.tether.close();
+    auth?.close();
+    await closeStore?.();
+  });
+
+  const caller = (ctx: SecuredContext, signal?: AbortSignal) => app.tether.createCallerFactory(app.router)(ctx, { signal });
+
+  const live = <T>(path: string, input: unknown, ctx: SecuredContext) => openLive<T>((signal) => caller(ctx, signal).$live({ path, input }), stops);
+
+  /** Signs up through better-auth's endpoint; returns the user and the session cookie. */
+  async function signUp(email: string, name: string) {
+    const { headers, response } = await auth.auth.api.signUpEmail({ body: { email, name, password: "a good password" }, returnHeaders: true });
+    const cookie = headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    return { id: response.user.id, cookie, ctx: userContext(response.user.id) };
+  }
+
+  const welcomeJobs = async (userId?: string) =>
+    (
+      await store.sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM "_tether_jobs" WHERE name = 'sendWelcome'${userId ? " AND owner_id = $1" : ""}`,
+        userId ? [userId] : [],
+      )
+    )[0]!.n;
+  const queuedWelcomes = async () => (await store.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'tether.sendWelcome'`))[0]!.n;
+
+  it("a sign-up enqueues exactly one welcome job in its transaction, and the message appears in the live inbox", async () => {
+    const before = await queuedWelcomes();
+    const dana = await signUp("dana@example.com", "Dana");
+    const inbox = await live<Message[]>("inbox.list", undefined, dana.ctx);
+    await inbox.until(() => (inbox.state.data ?? []).some((m) => m.id === welcomeMessageId(dana.id)));
+    expect(inbox.state.data!.find((m) => m.id === welcomeMessageId(dana.id))!.title).toBe("Welcome to Tether, Dana!");
+    expect(await welcomeJobs(dana.id)).toBe(1);
+    expect(await queuedWelcomes()).toBe(before + 1);
+    const [row] = await store.sql.query<{ id: string }>(`SELECT id FROM "_tether_jobs" WHERE name = 'sendWelcome' AND owner_id = $1`, [dana.id]);
+    await waitFor("welcome job completed", async () => (await caller(dana.ctx).$jobs.get({ id: row!.id })).status === "completed", { timeoutMs: 20_000 });
+    // Someone else's inbox never shows it.
+    const erin = await signUp("erin@example.com", "Erin");
+    expect((await caller(erin.ctx).inbox.list()).map((m) => m.id)).not.toContain(welcomeMessageId(dana.id));
+    await expect(caller(erin.ctx).$jobs.get({ id: row!.id })).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("a failed sign-up enqueues nothing: its user, its job and pg-boss's job roll back together", async () => {
+    const jobsBefore = await welcomeJobs();
+    const queuedBefore = await queuedWelcomes();
+    failNextAccount = true;
+    await expect(auth.auth.api.signUpEmail({ body: { email: "gina@example.com", name: "Gina", password: "a good password" } })).rejects.toBeDefined();
+    expect(failNextAccount).toBe(false); // the failure did fire, after the user row
+    expect(await store.db.user.count({ where: { email: "gina@example.com" } })).toBe(0);
+    expect(await welcomeJobs()).toBe(jobsBefore);
+    expect(await queuedWelcomes()).toBe(queuedBefore);
+
+    // The same sign-up again, not failing: exactly one job for it.
+    const gina = await signUp("gina@example.com", "Gina");
+    expect(await welcomeJobs(gina.id)).toBe(1);
+    // A duplicate email fails before any user row: nothing more.
+    await expect(auth.auth.api.signUpEmail({ body: { email: "gina@example.com", name: "Gina again", password: "a good password" } })).rejects.toBeDefined();
+    expect(await welcomeJobs()).toBe(jobsBefore + 1);
+    expect(await queuedWelcomes()).toBe(queuedBefore + 1);
+  });
+
+  it("an export runs as a job with live progress, writes RFC 4180 CSV, and only its requester sees or downloads it", async () => {
+    const alice = await signUp("alice@example.com", "Alice");
+    const bob = await signUp("bob@example.com", "Bob");
+    const project = await caller(alice.ctx).projects.create({ name: "Export, \"me\"" });
+    for (const [position, title] of TRICKY_TITLES.entries()) {
+      await store.db.task.create({ data: { projectId: project.id, title, position, done: position % 2 === 0, assigneeId: position === 1 ? alice.id : null } });
+    }
+    // Nobody but a project's owner or members may export it.
+    await expect(caller(bob.ctx).exports.start({ projectId: project.id })).rejects.toMatchObject({ code: "NOT_FOUND" });
+
+    const { jobId, exportId } = await caller(alice.ctx).exports.start({ projectId: project.id });
+    const job = await live<JobState>("$jobs.get", { id: jobId }, alice.ctx);
+    await job.until(() => ["completed", "failed", "cancelled"].includes(job.state.data?.status ?? ""), 20_000);
+    expect(job.state.data).toMatchObject({ status: "completed", progress: 100, output: { exportId, rows: TRICKY_TITLES.length, url: `/exports/${exportId}.csv` } });
+    const progress = job.state.messages.filter((m): m is Extract<LiveMessage, { kind: "full" }> => m.kind === "full").map((m) => (m.data as JobState).progress);
+    // Never backwards.
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+
+    // The owner downloads it: the project's tasks, tricky fields intact.
+    const response = await fetch(`${base}/exports/${exportId}.csv`, { headers: { cookie: alice.cookie } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^text\/csv; charset=utf-8/);
+    expect(response.headers.get("content-disposition")).toBe('attachment; filename="Export-me-tasks.csv"');
+    const text = await response.text();
+    expect(text.endsWith("\r\n")).toBe(true);
+    const records = parseCsv(text);
+    expect(records[0]).toEqual([...EXPORT_COLUMNS]);
+    const rows = records.slice(1);
+    expect(rows.map((r) => r[1])).toEqual(TRICKY_TITLES);
+    expect(rows.map((r) => r[2])).toEqual(TRICKY_TITLES.map((_, i) => String(i % 2 === 0)));
+    expect(rows[1]![3]).toBe("Alice");
+    expect(text).toContain('"quote ""this"" one"');
+    expect(text).toContain('"comma, inside"');
+    expect((await caller(alice.ctx).exports.latest({ projectId: project.id }))).toMatchObject({ id: exportId, status: "ready", rows: TRICKY_TITLES.length });
+
+    // Anyone else: NOT_FOUND on the job, 404 on the file (as for an id that does not exist).
+    await expect(caller(bob.ctx).$jobs.get({ id: jobId })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(caller(bob.ctx).$jobs.cancel({ id: jobId })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    const bobsJob = await live<JobState>("$jobs.get", { id: jobId }, bob.ctx);
+    expect(bobsJob.state.data).toBeUndefined();
+    expect(bobsJob.state.error).toMatchObject({ code: "NOT_FOUND" });
+    expect((await fetch(`${base}/exports/${exportId}.csv`, { headers: { cookie: bob.cookie } })).status).toBe(404);
+    expect((await fetch(`${base}/exports/${exportId}.csv`)).status).toBe(404);
+    expect((await fetch(`${base}/exports/no-such-export.csv`, { headers: { cookie: alice.cookie } })).status).toBe(404);
+    expect(await caller(bob.ctx).exports.latest({ projectId: project.id })).toBeNull();
+
+    // Shared with Bob, he may export too — his own file, still not Alice's.
+    await caller(alice.ctx).projects.share({ projectId: project.id, email: "bob@example.com" });
+    const bobs = await caller(bob.ctx).exports.start({ projectId: project.id });
+    await waitFor("bob's export", async () => (await caller(bob.ctx).$jobs.get({ id: bobs.jobId })).status === "completed", { timeoutMs: 20_000 });
+    expect((await fetch(`${base}/exports/${bobs.exportId}.csv`, { headers: { cookie: bob.cookie } })).status).toBe(200);
+    expect((await fetch(`${base}/exports/${exportId}.csv`, { headers: { cookie: bob.cookie } })).status).toBe(404);
+  });
+});
