@@ -12,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseCsv } from "../../apps/demo/src/server/jobs/csv.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -89,6 +90,8 @@ class DemoServer {
       TETHER_LOG_LEVEL: "info",
       NEXT_DIST_DIR: ".next-e2e",
       NEXT_TELEMETRY_DISABLED: "1",
+      // The export job pauses this long per batch of tasks, so the progress bar is seen moving.
+      TETHER_DEMO_EXPORT_PAUSE_MS: "400",
     };
     delete env.DATABASE_URL; // the embedded database, always
     delete env.VITEST;
@@ -237,6 +240,15 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await addTask(alice, "Ship it");
     expect(await titles(alice)).toEqual(["Write the tests", "Ship it"]);
   }, 300_000);
+
+  const inboxTitles = (page: Page) =>
+    read(page, () => [...document.querySelectorAll<HTMLElement>("[data-testid=message]")].map((el) => el.dataset.title));
+
+  it("each sign-up's transaction enqueued a welcome job: its message appears in that user's inbox, live", async () => {
+    // Bob is on the project list, Alice on her project: both pages carry the inbox panel.
+    await poll(() => inboxTitles(bob)).toEqual(["Welcome to Tether, Bob!"]);
+    await poll(() => inboxTitles(alice)).toEqual(["Welcome to Tether, Alice!"]);
+  }, 180_000);
 
   it("B cannot open A's project before it is shared, and does not see it in the list", async () => {
     await open(bob, projectPath);
@@ -465,4 +477,44 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await poll(() => noteText(alice)).toBe(fromAlice + before);
     await poll(() => read(alice, () => document.querySelector<HTMLElement>("[data-testid=note-status]")?.dataset.pending ?? null)).toBe("0");
   }, 300_000);
+
+  it("exports the project as CSV: a job whose progress bar moves, then a download holding the project's tasks", async () => {
+    await open(alice, projectPath);
+    await addTask(alice, 'Say "hi", then leave');
+    const board = (await titles(alice))!;
+    expect(board.length).toBeGreaterThanOrEqual(4);
+    // Every value the bar takes, recorded in the page as it changes.
+    await alice.evaluate(() => {
+      const seen: number[] = [];
+      (window as unknown as { exportProgress: number[] }).exportProgress = seen;
+      const record = () => {
+        const value = Number(document.querySelector<HTMLElement>("[data-testid=export-progress]")?.dataset.progress ?? Number.NaN);
+        if (!Number.isNaN(value) && seen.at(-1) !== value) seen.push(value);
+      };
+      new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-progress"] });
+    });
+    await alice.getByRole("button", { name: "Export project as CSV" }).click();
+    await alice.getByTestId("export-download").waitFor();
+    const seen = (await alice.evaluate(() => (window as unknown as { exportProgress: number[] }).exportProgress))!;
+    console.info(`export progress seen in the browser: ${seen.join(" → ")}`);
+    expect(new Set(seen).size).toBeGreaterThanOrEqual(2);
+    expect(seen.some((value) => value > 0 && value < 100), `a value between 0 and 100 in ${seen.join(", ")}`).toBe(true);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(seen.at(-1)).toBe(100);
+    await alice.screenshot({ path: path.join(resultsDir, "demo-export.png"), fullPage: true });
+
+    const [download] = await Promise.all([alice.waitForEvent("download"), alice.getByTestId("export-download").click()]);
+    expect(download.suggestedFilename()).toBe("Alpha-launch-tasks.csv");
+    const csv = fs.readFileSync((await download.path())!, "utf8");
+    const [header, ...rows] = parseCsv(csv);
+    expect(header).toEqual(["id", "title", "done", "assignee", "position", "createdAt", "updatedAt"]);
+    expect(rows.map((row) => row[1]).sort()).toEqual([...board].sort());
+    expect(csv).toContain('"Say ""hi"", then leave"');
+
+    // Bob is a member of the project, but the file is Alice's: 404 for him, as for anyone signed out.
+    const href = (await alice.getByTestId("export-download").getAttribute("href"))!;
+    expect((await bob.context().request.get(`${server.url}${href}`)).status()).toBe(404);
+    expect((await fetch(`${server.url}${href}`)).status).toBe(404);
+    expect((await alice.context().request.get(`${server.url}${href}`)).headers()["content-type"]).toMatch(/^text\/csv/);
+  }, 240_000);
 });

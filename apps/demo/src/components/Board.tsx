@@ -4,6 +4,8 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState, type FormEvent } from "react";
 import { errorCode } from "../lib/errors.ts";
 import { useLiveMutation, useLiveQuery, useTRPC } from "../lib/tether.ts";
+import { ExportPanel } from "./ExportPanel.tsx";
+import { InboxPanel } from "./Inbox.tsx";
 import { MembersPanel } from "./Members.tsx";
 import { NotePanel } from "./NotePanel.tsx";
 
@@ -62,7 +64,9 @@ export function Board({ projectId }: { projectId: string }) {
         </div>
         <div className="side">
           <MembersPanel projectId={projectId} myId={me.data?.id} ownerId={project.data.ownerId} />
+          <ExportPanel projectId={projectId} />
           <ActivityFeed projectId={projectId} />
+          <InboxPanel />
         </div>
       </div>
     </div>

@@ -4,6 +4,7 @@ import { useRouter } from "next/navigation";
 import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useLiveMutation, useLiveQuery, useTRPC } from "../lib/tether.ts";
+import { InboxPanel } from "./Inbox.tsx";
 
 export function ProjectsPage() {
   const trpc = useTRPC();
@@ -106,6 +107,7 @@ function ProjectList() {
           })}
         </ul>
       )}
+      <InboxPanel />
     </section>
   );
 }

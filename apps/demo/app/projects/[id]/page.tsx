@@ -11,6 +11,8 @@ export default async function ProjectPage({ params }: { params: Promise<{ id: st
     trpc.activity.recent.queryOptions({ projectId: id }),
     trpc.projects.members.queryOptions({ projectId: id }),
     trpc.notes.text.queryOptions({ projectId: id }),
+    trpc.exports.latest.queryOptions({ projectId: id }),
+    trpc.inbox.list.queryOptions(),
   ]);
   return (
     <HydrationBoundary state={state}>
