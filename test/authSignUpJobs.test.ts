@@ -39,7 +39,11 @@ describe.each(engines)("the demo's sign-up welcome and CSV export jobs on %s", (
       schema,
       secret: "auth-sign-up-jobs-test-secret-0123456789abcdef",
       rateLimit: false,
-      onSignUp: (user, tx) => onSignUp!(user, tx),
+      // The app's hook; for one address it throws after enqueueing (a hook's own failure).
+      onSignUp: async (user, tx) => {
+        await onSignUp!(user, tx);
+        if (user.email === "hook-fails@example.com") throw new Error("onSignUp failed (test)");
+      },
       betterAuth: {
         databaseHooks: {
           account: {
@@ -117,6 +121,14 @@ describe.each(engines)("the demo's sign-up welcome and CSV export jobs on %s", (
     await expect(auth.auth.api.signUpEmail({ body: { email: "gina@example.com", name: "Gina", password: "a good password" } })).rejects.toBeDefined();
     expect(failNextAccount).toBe(false); // the failure did fire, after the user row
     expect(await store.db.user.count({ where: { email: "gina@example.com" } })).toBe(0);
+    expect(await welcomeJobs()).toBe(jobsBefore);
+    expect(await queuedWelcomes()).toBe(queuedBefore);
+
+    // The hook itself throwing (after its enqueue): better-auth answers 422, nothing is kept.
+    await expect(auth.auth.api.signUpEmail({ body: { email: "hook-fails@example.com", name: "Hal", password: "a good password" } })).rejects.toMatchObject({
+      statusCode: 422,
+    });
+    expect(await store.db.user.count({ where: { email: "hook-fails@example.com" } })).toBe(0);
     expect(await welcomeJobs()).toBe(jobsBefore);
     expect(await queuedWelcomes()).toBe(queuedBefore);
 

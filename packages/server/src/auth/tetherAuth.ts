@@ -47,7 +47,8 @@ export interface TetherAuthOptions<Client extends PrismaLike> {
    * Runs inside the transaction that creates a user (sign-up, a first OAuth sign-in), right after
    * the user's row: write or enqueue with `tx` (`tether.withJobs(jobs).inTransaction(tx, user)`)
    * and it commits with the sign-up, or vanishes with it. A throw fails the sign-up. Setting it
-   * makes better-auth run each of its endpoints in one database transaction (see
+   * turns on the Prisma adapter's transactions: what better-auth wraps in `runWithTransaction`
+   * (sign-up, user updates, account linking) becomes one database transaction (see
    * signUpTransaction.ts for why and the limits).
    */
   onSignUp?: SignUpHook;
@@ -65,7 +66,7 @@ function buildAuth<Client extends PrismaLike>(options: TetherAuthOptions<Client>
   const { onSignUp } = options;
   const db = onSignUp ? withSignUpHook(options.store.db, onSignUp, { ...DEFAULT_SIGN_UP_TRANSACTION, ...options.signUpTransaction }) : options.store.db;
   const settings = {
-    // With an onSignUp hook, better-auth's endpoints run in one transaction each (its Prisma
+    // With an onSignUp hook, better-auth's transactional steps (sign-up above all) run in a real transaction (its Prisma
     // adapter opens none by default), so the hook's writes share the sign-up's fate.
     database: prismaAdapter(db as never, { provider: "postgresql", transaction: Boolean(onSignUp) }),
     secret: options.secret,
