@@ -12,9 +12,9 @@ export const EXPORT_COLUMNS = ["id", "title", "done", "assignee", "position", "c
 export const exportUrl = (exportId: string) => `/exports/${encodeURIComponent(exportId)}.csv`;
 
 /**
- * "Export project as CSV": reads the project's tasks in batches (so a big project never sits in
- * memory as rows and text at once... nor blocks progress), reports progress per batch, and writes
- * the file into the ProjectExport row the mutation created. At-least-once: a retry starts over
+ * "Export project as CSV": reads the project's tasks in batches (a big project's rows are never
+ * loaded at once; the CSV text is, as it goes into one column), reports progress per batch, and
+ * writes the file into the ProjectExport row the mutation created. At-least-once: a retry starts over
  * and overwrites the same row, so running twice leaves one correct file.
  */
 export function exportCsvJob(job: JobBuilder<PrismaClient, undefined, undefined>, limits: DemoJobLimits) {
