@@ -57,8 +57,9 @@ describe.each(engines)("background jobs on %s", (engine) => {
   it("bad input is BAD_REQUEST, an unknown or someone else's job NOT_FOUND, a job is not callable", async () => {
     await expect(app.caller(ALICE).start.any({ name: "echo", input: { text: 42 } })).rejects.toMatchObject({ code: "BAD_REQUEST" });
     await expect(app.caller(ALICE).start.any({ name: "echo", input: { text: "x" }, delay: -1 })).rejects.toMatchObject({ code: "BAD_REQUEST" });
-    await expect(state("no-such-job")).rejects.toMatchObject({ code: "NOT_FOUND" });
-    await expect(app.caller(ALICE).$jobs.cancel({ id: "no-such-job" })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(state("no-such-job")).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(state("00000000-0000-4000-8000-000000000000")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(app.caller(ALICE).$jobs.cancel({ id: "00000000-0000-4000-8000-000000000000" })).rejects.toMatchObject({ code: "NOT_FOUND" });
     await expect(app.caller(ALICE).jobs.echo({ text: "direct" })).rejects.toMatchObject({ code: "NOT_FOUND" });
 
     const id = await app.caller(ALICE).start.any({ name: "echo", input: { text: "mine" } });

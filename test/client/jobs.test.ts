@@ -1,12 +1,10 @@
 // @tether/client's job functions against a real server (HTTP + WebSocket), on both engines:
 // `watchJob` follows a job's progress to its output; another user's watch ends with NOT_FOUND and
 // never sees the job; `cancelJob` is the owner's only and aborts the running handler.
-import { QueryClient } from "@tanstack/query-core";
-import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTetherServer, type TetherServer } from "@tether/server";
-import { cancelJob, createTetherClient, watchJob, type JobWatch, type TetherClient } from "@tether/client";
-import { buildJobsApp, createJobsStore, jobRuns, type JobsRouter } from "../fixtures/jobsApp.ts";
+import type { TetherServer } from "@tether/server";
+import { cancelJob, watchJob, type JobWatch, type TetherClient } from "@tether/client";
+import { buildJobsApp, createJobsStore, jobRuns, jobsClientAs, serveJobsApp, type JobsRouter } from "../fixtures/jobsApp.ts";
 import { userContext } from "../fixtures/securedApp.ts";
 import { engines, type AppStore } from "../support/databases.ts";
 import { waitFor } from "../support/waitFor.ts";
@@ -26,13 +24,7 @@ describe.each(engines)("job watching from @tether/client on %s", (engine) => {
       onStep: (jobId, step) => new Promise<void>((release) => gates.set(`${jobId}:${step}`, release)),
     });
     await app.tether.start();
-    server = await createTetherServer({
-      router: app.router,
-      // The caller names itself (test only): connection params on the socket, a header on HTTP.
-      createContext: (opts) => userContext(opts.connectionParams?.user ?? String(opts.req.headers["x-user"] ?? "nobody")),
-      port: 0,
-      closeGraceMs: 100,
-    });
+    server = await serveJobsApp(app.router);
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
@@ -42,13 +34,7 @@ describe.each(engines)("job watching from @tether/client on %s", (engine) => {
   });
 
   const clientAs = (user: string) => {
-    const client = createTetherClient<JobsRouter>({
-      url: `${server.url}/trpc`,
-      headers: { "x-user": user },
-      subscriptions: { transport: "ws", url: server.wsUrl, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket, connectionParams: { user } },
-      reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
-      queryClient: new QueryClient({ defaultOptions: { queries: { retry: false } } }),
-    });
+    const client = jobsClientAs<JobsRouter>(server, user);
     clients.push(client);
     return client;
   };

@@ -52,8 +52,8 @@ export interface JobWatch<Output = unknown> {
 }
 
 /**
- * Follows one job live without React: `listener` gets every new state (progress, status, output)
- * and the subscription's status. Returns the function that stops watching. Jobs of other users
+ * Follows one job live without React: `listener` gets each new state (progress, status, output)
+ * and the subscription's status, once. Returns the function that stops watching. Jobs of other users
  * end in `status: "error"` with NOT_FOUND.
  */
 export function watchJob<Output = unknown>(
@@ -64,16 +64,35 @@ export function watchJob<Output = unknown>(
   const queryKey = jobQueryKey(id);
   const hash = liveHash(queryKey);
   const target: LiveTarget = { path: JOB_PROCEDURE, input: { id }, queryKey, hash };
+  // One message from the server reaches us twice, synchronously: the cache's update (while the
+  // live status still says what it said before) and then the live status's own change. Both
+  // schedule one emit at the end of the tick, which sees the settled state; a repeat of the last
+  // delivered (job, status, error) is dropped. The cache keeps an unchanged job's object
+  // (structural sharing), so identity tells a new state from a repeat.
+  let last: JobWatch<Output> | null = null;
+  let scheduled = false;
+  let stopped = false;
   const emit = () => {
+    scheduled = false;
+    if (stopped) return;
     const state = client.live.state(hash);
-    listener({ job: client.queryClient.getQueryData<JobState<Output>>(queryKey), status: state.status, error: state.error });
+    const next: JobWatch<Output> = { job: client.queryClient.getQueryData<JobState<Output>>(queryKey), status: state.status, error: state.error };
+    if (last && last.job === next.job && last.status === next.status && last.error === next.error) return;
+    last = next;
+    listener(next);
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(emit);
   };
   const stopCache = client.queryClient.getQueryCache().subscribe((event) => {
-    if (event.query.queryHash === hash && event.type === "updated") emit();
+    if (event.query.queryHash === hash && event.type === "updated") schedule();
   });
-  const stopState = client.live.subscribeKey(hash, emit);
+  const stopState = client.live.subscribeKey(hash, schedule);
   const handle = client.live.acquire(target);
   return () => {
+    stopped = true;
     handle.release();
     stopState();
     stopCache();

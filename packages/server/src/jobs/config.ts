@@ -64,6 +64,20 @@ export interface JobLimits {
   poolSize: number;
   /** Largest `output` a handler may return (JSON bytes); a bigger one fails the attempt. */
   maxOutputBytes: number;
+  /**
+   * Longest `delay` an enqueue may ask for (ms), and how far ahead `runAt` may be. Bounds what a
+   * client-supplied delay can do: past ~8.64e15 ms a Date is invalid and Postgres's range ends
+   * too, so an unbounded delay was a 500; over this it is BAD_REQUEST.
+   */
+  maxDelayMs: number;
+  /** Most `retries` an enqueue or a job definition may ask for. */
+  maxRetries: number;
+  /**
+   * Keep fetching at once while a fetch came back full (pg-boss burstWhenBatchFull) instead of
+   * waiting for the next NOTIFY or poll: a backlog drains at the handlers' pace, not at one batch
+   * per wake-up (measured 8 → 150–225 no-op jobs/s on one node).
+   */
+  burstWhenBatchFull: boolean;
 }
 
 export const DEFAULT_JOB_LIMITS: JobLimits = {
@@ -87,6 +101,9 @@ export const DEFAULT_JOB_LIMITS: JobLimits = {
   shutdownTimeoutMs: 10_000,
   poolSize: 4,
   maxOutputBytes: 1024 * 1024,
+  maxDelayMs: 366 * 24 * 3600 * 1000,
+  maxRetries: 100,
+  burstWhenBatchFull: true,
 };
 
 /** `initTether().create({ jobs })`: the job runtime of this node. */
@@ -117,21 +134,29 @@ export interface JobDefinitionOptions {
   concurrency?: number;
   /** Default priority of this job's runs (higher runs first). */
   priority?: number;
+  /**
+   * Whose jobs an enqueue's `key` is unique among. "owner" (default): each enqueuing user has
+   * their own keys, so one user's key never returns another user's job id. "global": one key
+   * space for everyone (a shared job, e.g. "rebuild the search index"); the id then goes to
+   * whoever enqueues with that key, though only the job's owner (or an admin) can read it.
+   */
+  keyScope?: "owner" | "global";
 }
 
 /** `ctx.jobs.enqueue(name, input, options)`. */
 export interface EnqueueOptions {
-  /** Start no sooner than this many milliseconds from now. */
+  /** Start no sooner than this many milliseconds from now (0 to `maxDelayMs`, else BAD_REQUEST). */
   delay?: number;
-  /** Start no sooner than this time (wins over `delay`). */
+  /** Start no sooner than this time (wins over `delay`; a past time means now; at most `maxDelayMs` ahead). */
   runAt?: Date;
-  /** Higher runs first (default the job's, else 0). */
+  /** Higher runs first (default the job's, else 0). An integer of 32 bits. */
   priority?: number;
   /**
-   * Idempotency key: while a job of this name with this key is queued or running, enqueueing
-   * again returns that job's id instead of making another.
+   * Idempotency key (1–255 characters): while a job of this name with this key is queued or
+   * running, enqueueing again returns that job's id instead of making another. Keys are per
+   * enqueuing user unless the job says `keyScope: "global"`.
    */
   key?: string;
-  /** Attempts after the first (default the job's). */
+  /** Attempts after the first (default the job's; 0 to `maxRetries`). */
   retries?: number;
 }

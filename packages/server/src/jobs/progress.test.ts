@@ -61,4 +61,40 @@ describe("ProgressCoalescer", () => {
     await coalescer.close();
     expect(written).toEqual([{ progress: 2, message: null }]);
   });
+
+  it("awaited reports in a tight loop coalesce too: the first is written at once, the rest held, the latest wins, in order", async () => {
+    // A write that takes a while (like an UPDATE): reports made meanwhile are held, not queued.
+    const { coalescer, written } = make(() => new Promise((resolve) => setTimeout(resolve, 5)));
+    const first = coalescer.report(0, "start");
+    await vi.advanceTimersByTimeAsync(5);
+    await first;
+    expect(written).toEqual([{ progress: 0, message: "start" }]);
+    // 1,000 awaited reports without the clock moving: none waits for the window, none is a write.
+    for (let i = 1; i <= 1000; i += 1) await coalescer.report(i / 10);
+    expect(written).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(written).toEqual([{ progress: 0, message: "start" }, { progress: 100, message: null }]);
+    // Reports during a write in flight wait for it: still one at a time, in order.
+    void coalescer.report(40);
+    await vi.advanceTimersByTimeAsync(100);
+    void coalescer.report(50);
+    void coalescer.report(60);
+    const closing = coalescer.close();
+    await vi.advanceTimersByTimeAsync(5);
+    await closing;
+    expect(written.map((w) => w.progress)).toEqual([0, 100, 40, 60]);
+    expect(coalescer.writes).toBe(4);
+  });
+
+  it("an awaited report after a quiet window is written before it resolves", async () => {
+    let release: (() => void) | null = null;
+    const { coalescer, written } = make(() => new Promise<void>((resolve) => (release = resolve)));
+    let resolved = false;
+    const report = coalescer.report(30).then(() => (resolved = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(resolved).toBe(false);
+    release!();
+    await report;
+    expect(written).toEqual([{ progress: 30, message: null }]);
+  });
 });

@@ -3,8 +3,9 @@ import { TRPCError } from "@trpc/server";
 import { PgBoss, fromPglite, type ConstructorOptions, type Db, type JobResult, type JobWithMetadata, type SendOptions } from "pg-boss";
 import type { Logger } from "../log/index.ts";
 import { MIGRATE_LOCK_KEY } from "../migrate/index.ts";
+import { unstorableTextAt } from "../limits/index.ts";
 import type { DatabaseDriver, SqlClient, SqlConnection } from "../store/index.ts";
-import { DEFAULT_JOB_LIMITS, type EnqueueOptions, type JobLimits, type JobRuntimeOptions } from "./config.ts";
+import { DEFAULT_JOB_LIMITS, type EnqueueOptions, type JobDefinitionOptions, type JobLimits, type JobRuntimeOptions } from "./config.ts";
 import { FINISHED_STATUSES, insertJobRow, markStarted, readJob, syncTriggerSql, toJobState, trimFinished, writeProgress, type JobState } from "./jobState.ts";
 import { ProgressCoalescer } from "./progress.ts";
 import type { JobDefinition, JobOwner, UntypedJobClient } from "./types.ts";
@@ -74,7 +75,13 @@ export interface JobRuntimeDeps {
 
 const badRequest = (message: string, cause?: unknown) => new TRPCError({ code: "BAD_REQUEST", message, cause });
 const notFound = (message = "job not found") => new TRPCError({ code: "NOT_FOUND", message });
-const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+// NUL cannot be stored in Postgres text or jsonb: a handler's error message that echoes its input
+// must not make the failure itself unrecordable.
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error)).replaceAll("\u0000", "\uFFFD");
+/** Postgres `integer` (pg-boss's priority column). */
+const INT32_MAX = 2 ** 31 - 1;
+/** pg-boss's own bound on expireInSeconds (MAX_EXPIRATION_HOURS). */
+const MAX_TIMEOUT_SECONDS = 24 * 3600;
 const queueOf = (name: string) => QUEUE_PREFIX + name;
 const nameOf = (queue: string) => (queue.startsWith(QUEUE_PREFIX) ? queue.slice(QUEUE_PREFIX.length) : queue);
 
@@ -118,6 +125,9 @@ export class JobRuntime {
     if (this.starting) throw new Error(`job ${name} defined after the job runtime started`);
     if (this.definitions.has(name)) throw new Error(`job ${name} is defined twice`);
     if (!/^[\w.\-/]+$/.test(name)) throw new Error(`job name ${name}: letters, digits, _ . - / only`);
+    const problem = definitionProblem(definition.options, this.limits);
+    // At definition, so a bad option fails the app's start, not every enqueue with a 500.
+    if (problem) throw new Error(`job ${name}: ${problem}`);
     this.definitions.set(name, definition);
   }
 
@@ -189,6 +199,7 @@ export class JobRuntime {
             heartbeatRefreshSeconds: limits.heartbeatRefreshSeconds,
             pollingIntervalSeconds: limits.pollingIntervalSeconds,
             notifyPollingIntervalSeconds: limits.pollingIntervalSeconds,
+            burstWhenBatchFull: limits.burstWhenBatchFull,
           },
           (jobs: JobWithMetadata<Envelope>[]) => Promise.all(jobs.map((job) => this.runJob(name, definition, job))),
         );
@@ -215,13 +226,17 @@ export class JobRuntime {
   private sendOptions(name: string, options: EnqueueOptions = {}): SendOptions {
     const definition = this.definitions.get(name)!.options;
     const limits = this.limits;
-    const runAt = options.runAt ?? (options.delay ? new Date(Date.now() + options.delay) : undefined);
+    const now = Date.now();
+    // A past runAt means now (and keeps far-past Dates out of Postgres's timestamp range).
+    const runAt = options.runAt ? new Date(Math.max(now, options.runAt.getTime())) : options.delay ? new Date(now + options.delay) : undefined;
+    const retryBackoff = definition.retryBackoff ?? limits.retryBackoff;
     return {
       priority: options.priority ?? definition.priority ?? 0,
       retryLimit: options.retries ?? definition.retries ?? limits.retries,
       retryDelay: definition.retryDelaySeconds ?? limits.retryDelaySeconds,
-      retryBackoff: definition.retryBackoff ?? limits.retryBackoff,
-      retryDelayMax: definition.retryDelayMaxSeconds ?? limits.retryDelayMaxSeconds,
+      retryBackoff,
+      // pg-boss refuses a maximum delay without backoff (every send failed, a 500).
+      ...(retryBackoff ? { retryDelayMax: definition.retryDelayMaxSeconds ?? limits.retryDelayMaxSeconds } : {}),
       expireInSeconds: definition.timeoutSeconds ?? limits.timeoutSeconds,
       heartbeatSeconds: definition.heartbeatSeconds ?? limits.heartbeatSeconds,
       deadLetter: DEAD_LETTER_QUEUE,
@@ -231,18 +246,21 @@ export class JobRuntime {
 
   /** Validates an enqueue: the job exists, the input passes its schema, the options are sane. */
   private prepare(name: string, input: unknown, options: EnqueueOptions = {}): { input: unknown } {
-    const definition = this.definitions.get(name);
-    // A name the types let through but the runtime lacks (an untyped ctx.jobs) is the server's bug.
-    if (!definition) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `no job named ${name}` });
-    if (options.delay !== undefined && !(Number.isFinite(options.delay) && options.delay >= 0)) throw badRequest("delay must be a number of ms >= 0");
-    if (options.runAt !== undefined && !(options.runAt instanceof Date && Number.isFinite(options.runAt.getTime()))) throw badRequest("runAt must be a valid Date");
-    if (options.priority !== undefined && !Number.isInteger(options.priority)) throw badRequest("priority must be an integer");
-    if (options.retries !== undefined && !(Number.isInteger(options.retries) && options.retries >= 0)) throw badRequest("retries must be an integer >= 0");
-    if (options.key !== undefined && (typeof options.key !== "string" || options.key.length === 0 || options.key.length > 255)) throw badRequest("key must be 1–255 characters");
-    if (!definition.schema) return { input: input ?? null };
-    const parsed = definition.schema.safeParse(input);
-    if (!parsed.success) throw badRequest(`invalid input for job ${name}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}`, parsed.error);
-    return { input: parsed.data ?? null };
+    // The name often comes from a client through an untyped ctx.jobs: its mistake, not a 500.
+    const definition = typeof name === "string" ? this.definitions.get(name) : undefined;
+    if (!definition) throw badRequest(`no job named ${JSON.stringify(String(name)).slice(0, 120)}`);
+    const problem = enqueueOptionsProblem(options, this.limits);
+    if (problem) throw badRequest(problem);
+    let value = input ?? null;
+    if (definition.schema) {
+      const parsed = definition.schema.safeParse(input);
+      if (!parsed.success) throw badRequest(`invalid input for job ${name}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}`, parsed.error);
+      value = parsed.data ?? null;
+    }
+    // The input is stored as jsonb, which holds no NUL and no lone surrogate: say so, not a 500.
+    const unstorable = unstorableTextAt(value);
+    if (unstorable) throw badRequest(`${unstorable} of job ${name} holds text the database cannot store (NUL or a lone surrogate)`);
+    return { input: value };
   }
 
   /**
@@ -258,7 +276,7 @@ export class JobRuntime {
       id: randomUUID(),
       name,
       ownerId: owner?.id ?? null,
-      key: options.key ?? null,
+      key: options.key === undefined ? null : scopedKey(options.key, this.definitions.get(name)!.options, owner),
       maxAttempts: (send.retryLimit ?? 0) + 1,
       runAt: send.startAfter instanceof Date ? send.startAfter : new Date(),
     });
@@ -271,9 +289,10 @@ export class JobRuntime {
   }
 
   /** Enqueues at once, in a transaction of its own. */
-  enqueueNow(name: string, input: unknown, options: EnqueueOptions = {}, owner: JobOwner | null = null): Promise<string> {
+  async enqueueNow(name: string, input: unknown, options: EnqueueOptions = {}, owner: JobOwner | null = null): Promise<string> {
     this.prepare(name, input, options); // fail before opening a transaction
-    return this.ready().then(() => this.deps.sql.transaction((tx) => this.enqueueIn(tx, name, input, options, owner)));
+    await this.ready();
+    return this.deps.sql.transaction((tx) => this.enqueueIn(tx, name, input, options, owner));
   }
 
   /** `ctx.jobs` of code outside a transaction (job handlers, server code): each enqueue commits at once. */
@@ -438,6 +457,9 @@ export class JobRuntime {
       const value = output === undefined ? null : output;
       const bytes = Buffer.byteLength(JSON.stringify(value) ?? "null");
       if (bytes > this.limits.maxOutputBytes) throw new Error(`output is ${bytes} bytes, over maxOutputBytes ${this.limits.maxOutputBytes}`);
+      // Unstorable output would make pg-boss's completion fail and the job hang until it expires.
+      const unstorable = unstorableTextAt(value, "output");
+      if (unstorable) throw new Error(`${unstorable} holds text the database cannot store (NUL or a lone surrogate)`);
       // The last progress lands before the completed state does.
       await progress.close();
       outcome = "completed";
@@ -459,4 +481,47 @@ export class JobRuntime {
 function scheduleKey(cron: CronEntry): string {
   const hash = createHash("sha256").update(JSON.stringify([cron.expression, cron.timezone, cron.input ?? null])).digest("hex").slice(0, 16);
   return SCHEDULE_KEY_PREFIX + hash;
+}
+
+/**
+ * The key as stored: per enqueuing user unless the job opts into one global key space, so one
+ * user's key never hands another user's job id out. JSON keeps the parts unambiguous.
+ */
+function scopedKey(key: string, options: JobDefinitionOptions, owner: JobOwner | null): string {
+  return options.keyScope === "global" ? JSON.stringify(["global", key]) : JSON.stringify(["owner", owner?.id ?? null, key]);
+}
+
+const isInt = (value: unknown, min: number, max: number): boolean => Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+
+/** What is wrong with an enqueue's options (client input, often), or null. Bounds are documented on EnqueueOptions. */
+function enqueueOptionsProblem(options: EnqueueOptions, limits: JobLimits): string | null {
+  const { delay, runAt, priority, retries, key } = options;
+  if (delay !== undefined && !(typeof delay === "number" && Number.isFinite(delay) && delay >= 0 && delay <= limits.maxDelayMs)) {
+    return `delay must be a number of ms from 0 to ${limits.maxDelayMs}`;
+  }
+  if (runAt !== undefined) {
+    if (!(runAt instanceof Date) || !Number.isFinite(runAt.getTime())) return "runAt must be a valid Date";
+    if (runAt.getTime() > Date.now() + limits.maxDelayMs) return `runAt must be at most ${limits.maxDelayMs} ms ahead`;
+  }
+  if (priority !== undefined && !isInt(priority, -INT32_MAX, INT32_MAX)) return `priority must be an integer from ${-INT32_MAX} to ${INT32_MAX}`;
+  if (retries !== undefined && !isInt(retries, 0, limits.maxRetries)) return `retries must be an integer from 0 to ${limits.maxRetries}`;
+  if (key !== undefined) {
+    if (typeof key !== "string" || key.length === 0 || key.length > 255) return "key must be 1–255 characters";
+    if (unstorableTextAt(key, "key")) return "key holds text the database cannot store (NUL or a lone surrogate)";
+  }
+  return null;
+}
+
+/** What pg-boss would refuse (at every send) in a job's options, or null: checked when it is defined. */
+function definitionProblem(options: JobDefinitionOptions, limits: JobLimits): string | null {
+  const { retries, retryDelaySeconds, retryDelayMaxSeconds, timeoutSeconds, heartbeatSeconds, concurrency, priority, keyScope } = options;
+  if (retries !== undefined && !isInt(retries, 0, limits.maxRetries)) return `retries must be an integer from 0 to ${limits.maxRetries}`;
+  if (retryDelaySeconds !== undefined && !isInt(retryDelaySeconds, 0, INT32_MAX)) return "retryDelaySeconds must be a whole number of seconds >= 0";
+  if (retryDelayMaxSeconds !== undefined && !isInt(retryDelayMaxSeconds, 0, INT32_MAX)) return "retryDelayMaxSeconds must be a whole number of seconds >= 0";
+  if (timeoutSeconds !== undefined && !isInt(timeoutSeconds, 1, MAX_TIMEOUT_SECONDS)) return `timeoutSeconds must be a whole number from 1 to ${MAX_TIMEOUT_SECONDS}`;
+  if (heartbeatSeconds !== undefined && !isInt(heartbeatSeconds, 10, INT32_MAX)) return "heartbeatSeconds must be a whole number >= 10 (pg-boss's floor)";
+  if (concurrency !== undefined && !isInt(concurrency, 1, 10_000)) return "concurrency must be an integer >= 1";
+  if (priority !== undefined && !isInt(priority, -INT32_MAX, INT32_MAX)) return "priority must be a 32-bit integer";
+  if (keyScope !== undefined && keyScope !== "owner" && keyScope !== "global") return 'keyScope must be "owner" or "global"';
+  return null;
 }

@@ -8,17 +8,30 @@
 
 /** The first string or key in `value` that is not well-formed UTF-16, as a path; null when all are. */
 export function illFormedTextAt(value: unknown): string | null {
+  return textAt(value, isWellFormed);
+}
+
+/**
+ * Well-formed and free of NUL (`\u0000`): what Postgres text and jsonb can hold. For values that
+ * go into the database as JSON without a schema in between (a job's input and output).
+ */
+export function unstorableTextAt(value: unknown, root = "input"): string | null {
+  return textAt(value, (text) => !text.includes("\u0000") && isWellFormed(text), root);
+}
+
+/** The first string or key in `value` that `accept` refuses, as a path; null when all pass. */
+function textAt(value: unknown, accept: (text: string) => boolean, root = "input"): string | null {
   // An explicit stack, never recursion: the input's depth is the client's choice.
-  const stack: Array<[unknown, string]> = [[value, "input"]];
+  const stack: Array<[unknown, string]> = [[value, root]];
   while (stack.length > 0) {
     const [item, path] = stack.pop()!;
     if (typeof item === "string") {
-      if (!isWellFormed(item)) return path;
+      if (!accept(item)) return path;
     } else if (Array.isArray(item)) {
       for (let i = 0; i < item.length; i += 1) stack.push([item[i], `${path}[${i}]`]);
     } else if (item !== null && typeof item === "object") {
       for (const [key, child] of Object.entries(item)) {
-        if (!isWellFormed(key)) return `${path} (a key)`;
+        if (!accept(key)) return `${path} (a key)`;
         stack.push([child, `${path}.${key}`]);
       }
     }

@@ -153,7 +153,10 @@ function sessionScope(ctx: object): string {
   return JSON.stringify([user?.id ?? null, session?.id ?? null]);
 }
 
-const jobIdInput = z.object({ id: z.string().min(1).max(100) });
+// Job and dead-letter ids are UUIDs (ours and pg-boss's): anything else (a NUL, a non-UUID that
+// pg-boss's uuid column refuses) is BAD_REQUEST here, never a database error. Format only, so the
+// answer says nothing about which jobs exist.
+const jobIdInput = z.object({ id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "a job id is a UUID") });
 
 /** Thrown inside a mutation's transaction to roll it back when the procedure failed. */
 class RolledBack extends Error {
@@ -242,7 +245,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   const jobRuntime = new JobRuntime({ driver: store.driver, sql: store.sql, log, db: store.db, options: options.jobs });
   const noJobs: UntypedJobClient = {
     enqueue: async (name) => {
-      throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `no job named ${name} (the app defines no jobs)` });
+      throw new TRPCError({ code: "BAD_REQUEST", message: `no job named ${JSON.stringify(String(name)).slice(0, 120)} (the app defines no jobs)` });
     },
   };
 
@@ -500,6 +503,13 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
 
   function appRouter<Routes extends Parameters<typeof t.router>[0]>(routes: Routes) {
     const built = t.router({ ...routes, $live: live, $presence: presenceRouter, $crdt: crdtRouter, $jobs: jobsRouterOf });
+    // Jobs stay in the router's type (inferRouterInputs/Outputs see them) but not in its dispatch
+    // table: calling one over any transport is answered exactly as an unknown path is, so a
+    // client learns nothing about which jobs exist.
+    const procedures = (built as unknown as { _def: { procedures: Record<string, AnyTRPCProcedure> } })._def.procedures;
+    for (const [path, procedure] of Object.entries(procedures)) {
+      if (jobDefinitions.has(procedure)) delete procedures[path];
+    }
     router = built;
     return built;
   }
