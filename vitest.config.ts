@@ -8,8 +8,9 @@ export default defineConfig({
     // The browser tests run afterwards, alone (vitest.e2e.config.ts): a Next build and Chromium
     // beside the rest of the suite would starve its timing-sensitive tests on 2 cores.
     exclude: ["**/node_modules/**", "test/bench/**", "test/e2e/**"],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Safety bounds only (tests wait for conditions): generous, so a loaded 2-core machine fails nothing by starving.
+    testTimeout: 90_000,
+    hookTimeout: 240_000,
     // Each file opens its own databases; PGlite is CPU-heavy, so keep parallelism modest on 2 cores.
     maxWorkers: 2,
     env: { TETHER_LOG_LEVEL: "silent", CHECKPOINT_DISABLE: "1" },

@@ -40,6 +40,14 @@ export interface TransportLimits {
    * beyond it a call is answered TOO_MANY_REQUESTS.
    */
   maxQueuedCallsPerConnection: number;
+  /**
+   * How long an idle HTTP keep-alive connection stays open, ms. Node's default (5 s) is shorter
+   * than the idle time of many clients and proxies, so the server closed sockets a client was just
+   * reusing and that client's call failed with ECONNRESET (seen under load: a mutation lost). A
+   * minute outlasts undici/fetch (which closes at the server's hint minus a margin) and load
+   * balancers' usual 60 s, so the client is the side that closes.
+   */
+  keepAliveTimeoutMs: number;
 }
 
 export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
@@ -48,6 +56,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxBufferedBytesPerConnection: 8 * 1024 * 1024,
   maxInFlightCallsPerConnection: 32,
   maxQueuedCallsPerConnection: 256,
+  keepAliveTimeoutMs: 65_000,
 };
 
 /** The defaults with the caller's overrides. */

@@ -143,6 +143,9 @@ export async function createTetherServer<TRouter extends AnyRouter>(
     }
     void serveOther(req, res);
   });
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  // A request's headers must be allowed longer than an idle connection lives (Node's advice).
+  server.headersTimeout = Math.max(server.headersTimeout, limits.keepAliveTimeoutMs + 1_000);
 
   async function serveOther(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
