@@ -52,6 +52,15 @@ interface Stream {
 
 const char = (r: number) => String.fromCharCode(97 + Math.floor(r * 26));
 
+/** Peer `peer` of `doc` types one character at a random position; returns the update since `from`. */
+function typeOne(doc: LoroDoc, peer: number, rnd: () => number, from: ReturnType<LoroDoc["oplogVersion"]>): Uint8Array {
+  doc.setPeerId(peer);
+  const text = doc.getText("t");
+  text.insert(Math.floor(rnd() * (text.length + 1)), char(rnd()));
+  doc.commit();
+  return doc.export({ mode: "update", from });
+}
+
 /** Rounds of PEERS concurrent one-character inserts (every peer forks the merged doc, types, exports). */
 function loroConcurrent(): Stream {
   const rnd = random(1);
@@ -60,14 +69,7 @@ function loroConcurrent(): Stream {
   while (merged.getText("t").length < LAST) {
     const from = merged.oplogVersion();
     const round: Uint8Array[] = [];
-    for (let p = 0; p < PEERS; p++) {
-      const peer = merged.fork();
-      peer.setPeerId(p + 1);
-      const text = peer.getText("t");
-      text.insert(Math.floor(rnd() * (text.length + 1)), char(rnd()));
-      peer.commit();
-      round.push(peer.export({ mode: "update", from }));
-    }
+    for (let p = 0; p < PEERS; p++) round.push(typeOne(merged.fork(), p + 1, rnd, from));
     merged.importBatch(round);
     stream.rounds.push(round);
     stream.lengths.push(merged.getText("t").length);
@@ -82,14 +84,7 @@ function loroSequential(): Stream {
   const stream: Stream = { rounds: [], lengths: [] };
   while (doc.getText("t").length < LAST) {
     const round: Uint8Array[] = [];
-    for (let p = 0; p < PEERS; p++) {
-      const from = doc.oplogVersion();
-      doc.setPeerId(p + 1);
-      const text = doc.getText("t");
-      text.insert(Math.floor(rnd() * (text.length + 1)), char(rnd()));
-      doc.commit();
-      round.push(doc.export({ mode: "update", from }));
-    }
+    for (let p = 0; p < PEERS; p++) round.push(typeOne(doc, p + 1, rnd, doc.oplogVersion()));
     stream.rounds.push(round);
     stream.lengths.push(doc.getText("t").length);
   }
