@@ -92,6 +92,7 @@ function row(scenario: string, r: WorkloadResult): BenchResult {
     pgMaxConnections: r.pgMaxConnections,
     restartMs: r.restartMs,
     columnLagMs: r.columnLagMs,
+    pushFailures: r.pushFailures,
     textLength: r.textLength,
     converged: true,
     loadAvg: r.loadAvg,
@@ -119,7 +120,7 @@ function log(r: BenchResult): void {
     `crdt ${r.engine} ${r.scenario} ${r.system ?? ""}: ` +
       (r.pushesPerSec !== undefined
         ? `${r.pushesPerSec} pushes/s, ack p50 ${r.ackP50Ms} p99 ${r.ackP99Ms} ms`
-        : `before p50/p99 ${r.beforeP50Ms}/${r.beforeP99Ms} ms, after ${r.afterP50Ms}/${r.afterP99Ms} ms, resync ${r.resyncMs} ms, drain ${r.drainMs} ms, ack p99 ${r.ackP99Ms}, cpu ${r.serverCpuPct}%, pg ${r.pgActiveBackends}, load ${r.loadAvg}`),
+        : `before p50/p99 ${r.beforeP50Ms}/${r.beforeP99Ms} ms, after ${r.afterP50Ms}/${r.afterP99Ms} ms, resync ${r.resyncMs} ms, drain ${r.drainMs} ms, ack p50/p99 ${r.ackP50Ms}/${r.ackP99Ms}, push failures ${r.pushFailures || "none"}, restart ${r.restartMs} ms, cpu ${r.serverCpuPct}%, pg ${r.pgActiveBackends}, load ${r.loadAvg}`),
   );
 }
 

@@ -43,6 +43,8 @@ export interface EditorReport {
   version: Record<string, number>;
   /** Tether only: own keystrokes' durable acknowledgements, [id, ackedAt] (a push acks every id up to the one it started at). */
   acked: Array<[number, number]>;
+  /** Tether: failed pushes by error code (the session re-sends them after its backoff). */
+  pushFailures: Record<string, number>;
   /** Tether: unacknowledged ops; Hocuspocus: unsynced changes. */
   pending: number;
   status: string;
@@ -65,6 +67,8 @@ const FIELD = "body";
 const config = childConfig<EditorConfig>();
 /** Tether pushes that resolved: [own op counter when sent, when acknowledged]. */
 const acks: Array<[number, number]> = [];
+/** Tether pushes that failed, by error code. */
+const pushFailures: Record<string, number> = {};
 
 async function tetherSide(): Promise<Side> {
   const user = `e${config.index}`;
@@ -86,9 +90,16 @@ async function tetherSide(): Promise<Side> {
   let doc: LoroDoc | null = null;
   const push: typeof transport.push = async (input) => {
     const upTo = doc ? (doc.oplogVersion().get(doc.peerIdStr) ?? 0) : 0;
-    const result = await transport.push(input);
-    acks.push([upTo, wallNow()]);
-    return result;
+    try {
+      const result = await transport.push(input);
+      acks.push([upTo, wallNow()]);
+      return result;
+    } catch (error) {
+      // Counted by tRPC code ("transport" when the request itself failed): the session retries.
+      const code = (error as { data?: { code?: string } }).data?.code ?? "transport";
+      pushFailures[code] = (pushFailures[code] ?? 0) + 1;
+      throw error;
+    }
   };
   const registry = configureCrdtSessions(tether, { persistence: null, transport: { ...transport, push } });
   const session: CrdtDocSession = registry.acquire({ model: "Note", id: config.noteId, field: FIELD }).session;
@@ -191,6 +202,7 @@ const report = (): EditorReport => ({
   peer: me,
   typed,
   acked: ackedKeystrokes(),
+  pushFailures,
   arrivals,
   text: side.text(),
   version: Object.fromEntries(side.version()),

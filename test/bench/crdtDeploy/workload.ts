@@ -49,6 +49,8 @@ export interface WorkloadResult extends WorkloadMetrics {
   restartMs: number | null;
   /** Tether: from the last editor converging until `Note.body` equalled the text, ms. */
   columnLagMs: number | null;
+  /** Tether: failed pushes by code over the run ("CONFLICT:12 transport:3"), re-sent by the client. */
+  pushFailures: string;
   loadAvg: number;
 }
 
@@ -219,6 +221,14 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
       pgMaxConnections: backends?.maxConnections ?? null,
       restartMs,
       columnLagMs,
+      pushFailures: Object.entries(
+        reports.reduce<Record<string, number>>((all, r) => {
+          for (const [code, n] of Object.entries(r.pushFailures)) all[code] = (all[code] ?? 0) + n;
+          return all;
+        }, {}),
+      )
+        .map(([code, n]) => `${code}:${n}`)
+        .join(" "),
       loadAvg: round(loadavg()[0]!, 2),
     };
   } finally {
