@@ -49,7 +49,7 @@ function sizes(quick: boolean): Sizes {
   const rounds = Number(process.env.BENCH_CRDT_ROUNDS ?? (quick ? 1 : 3));
   return quick
     ? {
-        workload: { editors: 4, ratePerSec: 10, seconds: 8 },
+        workload: { editors: 4, ratePerSec: 10, seconds: 20 },
         scale: { editors: 8, ratePerSec: 20, seconds: 6 },
         ingest: { pushers: 8, seconds: 3 },
         rounds,
