@@ -16,7 +16,8 @@
  * - `pglite`: the workload on Tether with PGlite (one round; SIGKILL and reopen of its data dir).
  *
  * Every run checks that every editor ends on the same text and version, and Tether's `Note.body`
- * equals it, or throws. BENCH_QUICK=1: small sizes (4–8 editors, 10–20/s, a few seconds).
+ * equals it, or throws. BENCH_QUICK=1: small sizes (4–8 editors, 10–20/s; the workload still runs
+ * 20 s, so that a slow restart leaves keystrokes typed after every editor re-synced).
  * Metrics: see crdtDeploy/metrics.ts. The machine's load average is in every row (`loadAvg`).
  */
 import { createTRPCClient, httpBatchLink, TRPCClientError, type TRPCClient } from "@trpc/client";
