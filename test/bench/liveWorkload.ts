@@ -14,6 +14,7 @@
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import type { AppStore } from "../support/databases.ts";
+export { random as mulberry32 } from "../support/random.ts";
 
 export const SEED = { users: 50, projects: 20, tasksPerProject: 10 } as const;
 export const PREFIXES = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"] as const;
@@ -138,18 +139,6 @@ export interface TaskWrite {
   done: boolean;
   position: number;
   assigneeId: string;
-}
-
-/** Deterministic pseudo-random stream (writes must be the same for every system). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
