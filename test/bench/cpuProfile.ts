@@ -7,6 +7,21 @@
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
+/**
+ * This process's main thread: time on a CPU and time runnable in the kernel's run queue waiting
+ * for one (Linux /proc/self/schedstat, ms). Their sum near the wall time means the thread always
+ * had work (CPU-bound); wait ≫ run means a loaded machine, not the code, set its pace. Null
+ * elsewhere.
+ */
+export function schedstat(): { runMs: number; waitMs: number } | null {
+  try {
+    const [run, wait] = readFileSync("/proc/self/schedstat", "utf8").trim().split(/\s+/).map(Number);
+    return { runMs: run! / 1e6, waitMs: wait! / 1e6 };
+  } catch {
+    return null;
+  }
+}
+
 export const profilingEnabled = (): boolean => process.env.BENCH_PROFILE === "1";
 
 /** Node flags that profile a child into `dir` (empty unless BENCH_PROFILE=1). */

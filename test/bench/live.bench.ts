@@ -35,7 +35,7 @@ import type { AnyRouter } from "@trpc/server";
 import { createStore, type Engine } from "@tether/server";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { createTestDatabase, type TestDatabase } from "../support/databases.ts";
-import { printProfiles, profileArgs, profilingEnabled } from "./cpuProfile.ts";
+import { printProfiles, profileArgs, profilingEnabled, schedstat } from "./cpuProfile.ts";
 import { now, round, sleep, summarize, type BenchOptions, type BenchResult } from "./harness.ts";
 import type { ClientsReport, ClientUser, Endpoint, LiveClientsConfig } from "./liveClients.ts";
 import { prepareDatabase, type LiveNodeConfig, type LiveSystem, type NodeStatsReply } from "./liveNode.ts";
@@ -199,11 +199,16 @@ interface DriveResult {
   /** Epoch ms of the window's first and last stamp. */
   fromMs: number;
   toMs: number;
+  /** The writing process's main thread: CPU ms and run-queue wait ms during the drive. */
+  cpuMs: number;
+  runQueueWaitMs: number | null;
 }
 
 async function drive(writers: Writers, plan: Plan, rate: number, durationMs: number, tag: string, epochMs: number, seed: number): Promise<DriveResult> {
   const random = mulberry32(seed);
-  const result: DriveResult = { sent: 0, done: 0, failed: 0, errors: [], sqlMs: [], mutationMs: [], startedAt: now(), endedAt: 0, fromMs: Date.now(), toMs: 0 };
+  const result: DriveResult = { sent: 0, done: 0, failed: 0, errors: [], sqlMs: [], mutationMs: [], startedAt: now(), endedAt: 0, fromMs: Date.now(), toMs: 0, cpuMs: 0, runQueueWaitMs: null };
+  const cpu0 = process.cpuUsage();
+  const wait0 = schedstat()?.waitMs ?? null;
   const inFlight = new Set<Promise<void>>();
   const start = now();
   const total = Math.round((rate * durationMs) / 1000);
@@ -231,6 +236,10 @@ async function drive(writers: Writers, plan: Plan, rate: number, durationMs: num
   result.toMs = Date.now();
   await Promise.all(inFlight);
   result.endedAt = now();
+  const cpu = process.cpuUsage(cpu0);
+  result.cpuMs = (cpu.user + cpu.system) / 1000;
+  const wait = schedstat()?.waitMs ?? null;
+  result.runQueueWaitMs = wait !== null && wait0 !== null ? wait - wait0 : null;
   return result;
 }
 
@@ -288,6 +297,8 @@ function rowsOf(engine: Engine, system: LiveSystem, plan: Plan, m: Measured, lab
   const sql = summarize(m.drive.sqlMs);
   const mutation = summarize(m.drive.mutationMs);
   const clientCpuMs = m.clients.reduce((n, c) => n + c.cpuMs, 0);
+  const clientWaitMs = m.clients.some((c) => c.runQueueWaitMs === null) ? null : m.clients.reduce((n, c) => n + c.runQueueWaitMs!, 0);
+  const writeMs = m.drive.endedAt - m.drive.startedAt;
   const errors = m.clients.flatMap((c) => c.errors);
   const all: number[] = [];
   const rows: BenchResult[] = [];
@@ -342,6 +353,9 @@ function rowsOf(engine: Engine, system: LiveSystem, plan: Plan, m: Measured, lab
       mutationP50Ms: node === 0 ? mutation.p50 : undefined,
       mutationP99Ms: node === 0 ? mutation.p99 : undefined,
       clientCpuPercent: node === 0 ? round((clientCpuMs / m.spanMs) * 100, 1) : undefined,
+      clientRunQueueWaitPercent: node === 0 && clientWaitMs !== null ? round((clientWaitMs / m.spanMs / m.clients.length) * 100, 1) : undefined,
+      writerCpuPercent: node === 0 ? round((m.drive.cpuMs / writeMs) * 100, 1) : undefined,
+      writerRunQueueWaitPercent: node === 0 && m.drive.runQueueWaitMs !== null ? round((m.drive.runQueueWaitMs / writeMs) * 100, 1) : undefined,
       load1: round(loadavg()[0]!, 1),
       note: notes.join("; ") || undefined,
     });
@@ -414,6 +428,7 @@ async function runCase(engine: Engine, system: LiveSystem, plan: Plan): Promise<
       console.error(
         `live ${label} ${engine} ${system} @${rate}/s: p50 ${stepRows.map((r) => r.p50Ms).join("/")} ms, p99 ${stepRows.map((r) => r.p99Ms).join("/")} ms, ` +
           `${stepRows.map((r) => r.execPerSec).join("/")} exec/s, cpu ${stepRows.map((r) => r.cpuPercent).join("/")}% (run-queue wait ${stepRows.map((r) => r.runQueueWaitPercent).join("/")}%), ` +
+          `clients wait ${stepRows[0]!.clientRunQueueWaitPercent}%, writer wait ${stepRows[0]!.writerRunQueueWaitPercent}%, ` +
           `writes ${stepRows[0]!.writesPerSec}/s (sql p50 ${stepRows[0]!.sqlWriteP50Ms}, mutation p50 ${stepRows[0]!.mutationP50Ms} ms), setup ${setupMs} ms, load ${stepRows[0]!.load1}` +
           (stepRows[0]!.note ? ` — ${stepRows[0]!.note}` : ""),
       );

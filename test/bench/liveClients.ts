@@ -18,6 +18,7 @@ import { createTRPCClient, createWSClient, getUntypedClient, wsLink } from "@trp
 import type { AnyRouter } from "@trpc/server";
 import { WebSocket } from "ws";
 import { createTetherClient, liveHash } from "@tether/client";
+import { schedstat } from "./cpuProfile.ts";
 import { nowMicros, stampOf, type LiveSpec } from "./liveWorkload.ts";
 import type { LiveSystem } from "./liveNode.ts";
 
@@ -50,6 +51,8 @@ export interface NodeReport {
 export interface ClientsReport {
   nodes: NodeReport[];
   cpuMs: number;
+  /** Main thread runnable but waiting for a CPU (schedstat), ms. */
+  runQueueWaitMs: number | null;
   errors: string[];
 }
 
@@ -60,6 +63,7 @@ async function main(): Promise<void> {
   let reports: NodeReport[] = [];
   const errors: string[] = [];
   let cpu0 = process.cpuUsage();
+  let wait0 = schedstat()?.waitMs ?? null;
   const closers: Array<() => Promise<unknown> | void> = [];
 
   /** A `ws` WebSocket that counts the bytes it receives into `node`'s report. */
@@ -171,12 +175,16 @@ async function main(): Promise<void> {
     }
     await Promise.all(firsts);
     cpu0 = process.cpuUsage();
+    wait0 = schedstat()?.waitMs ?? null;
   }
 
   function report(): ClientsReport {
     const cpu = process.cpuUsage(cpu0);
     cpu0 = process.cpuUsage();
-    const out = { nodes: reports, cpuMs: (cpu.user + cpu.system) / 1000, errors: errors.splice(0) };
+    const wait = schedstat()?.waitMs ?? null;
+    const runQueueWaitMs = wait !== null && wait0 !== null ? wait - wait0 : null;
+    wait0 = wait;
+    const out = { nodes: reports, cpuMs: (cpu.user + cpu.system) / 1000, runQueueWaitMs, errors: errors.splice(0) };
     reports = (config?.nodes ?? []).map(emptyReport);
     return out;
   }
@@ -200,6 +208,8 @@ async function main(): Promise<void> {
       process.exit(0);
     })();
   });
+  // The bench went away (killed, crashed): do not linger as an orphan.
+  process.once("disconnect", () => process.exit(0));
   process.send!({ ready: true });
 }
 

@@ -14,7 +14,6 @@
  * Config: env LIVE_NODE (LiveNodeConfig). Only public @tether/server APIs are used.
  */
 import { EventEmitter, on } from "node:events";
-import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { initTRPC } from "@trpc/server";
 import { z } from "zod";
@@ -23,6 +22,7 @@ import { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
 import type { AppStore } from "../support/databases.ts";
 import { userFromRequest } from "../support/userClient.ts";
+import { schedstat } from "./cpuProfile.ts";
 import { INVALIDATE_CHANNEL, QUERIES, queryInput, seedSql, taskWriteInput, type QueryName } from "./liveWorkload.ts";
 
 export type LiveSystem = "tether" | "baseline";
@@ -46,22 +46,11 @@ export interface NodeStatsReply {
   eventLoopDelayP99Ms: number;
   wsConnections: number;
   subscriptions: number;
-  /**
-   * The main thread's time on a CPU and waiting for one in the run queue (Linux
-   * /proc/self/schedstat, ms): runnable-but-not-running time is what a loaded machine costs it.
-   */
+  /** The main thread's time on a CPU and runnable waiting for one (cpuProfile.ts `schedstat`), ms. */
   schedRunMs: number | null;
   schedWaitMs: number | null;
 }
 
-function schedstat(): { runMs: number; waitMs: number } | null {
-  try {
-    const [run, wait] = readFileSync("/proc/self/schedstat", "utf8").trim().split(/\s+/).map(Number);
-    return { runMs: run! / 1e6, waitMs: wait! / 1e6 };
-  } catch {
-    return null;
-  }
-}
 
 /** Migrates and seeds a fresh database; the baseline's runs without Tether's capture triggers. */
 export async function prepareDatabase(sql: SqlClient, system: LiveSystem): Promise<void> {
@@ -212,6 +201,8 @@ async function main(): Promise<void> {
       process.exit(0);
     })();
   });
+  // The bench went away (killed, crashed): do not linger as an orphan.
+  process.once("disconnect", () => process.exit(0));
   process.send!({ ready: { url: server.url, wsUrl: server.wsUrl } });
 }
 
