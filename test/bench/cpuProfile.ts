@@ -2,7 +2,8 @@
  * Optional CPU profiles of bench child processes (`BENCH_PROFILE=1`): `node --cpu-prof` writes a
  * `.cpuprofile` when the process exits (the live bench's nodes exit on SIGTERM), and
  * `topSelfTime` sums each function's self time from its samples, for a printed summary of where
- * a node's time went.
+ * a node's time went. The profiler samples on wall time: on a loaded machine a descheduled
+ * thread's stack is still sampled, so shares are of the node's wall time, (idle) included.
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -78,7 +79,9 @@ export function topSelfTime(file: string, top = 15): { totalMs: number; function
 export function printProfiles(dir: string, label: string, top = 15): void {
   let files: string[] = [];
   try {
-    files = readdirSync(dir).filter((file) => file.endsWith(".cpuprofile"));
+    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (the
+    // others are loader workers, idle).
+    files = readdirSync(dir).filter((file) => /\.\d+\.0\.\d+\.cpuprofile$/.test(file));
   } catch {
     return;
   }

@@ -314,7 +314,7 @@ function rowsOf(engine: Engine, system: LiveSystem, plan: Plan, m: Measured, lab
         if (r.stampsMs[i]! >= m.drive.fromMs && r.stampsMs[i]! <= m.drive.toMs) latencies.push(r.latenciesMs[i]!);
       }
     }
-    all.push(...latencies);
+    for (const latency of latencies) all.push(latency); // (spread overflows the stack at 10⁵ samples)
     const before = m.statsBefore[node]!;
     const after = m.statsAfter[node]!;
     const cpuMs = after.cpuUserMs + after.cpuSystemMs - before.cpuUserMs - before.cpuSystemMs;
