@@ -14,6 +14,7 @@
  *   visible p99 > 250 ms (or the writers fall behind); reports the last rate that held.
  * Writers are open-loop: write k is sent at start + k/rate whether earlier ones returned or not
  * (at most 256 in flight), so a slow write path shows as latency, not as a lower rate.
+ * writesPerSec = answered writes / (first send → last answer): a queue of slow writes lowers it.
  *
  * Per node and case: executions/s (Tether: reactor executions; baseline: query runs), CPU ms per
  * execution and CPU % (process.cpuUsage of the node process: its Prisma, tRPC, WebSocket and,
