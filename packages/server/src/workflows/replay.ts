@@ -28,6 +28,8 @@ export class WorkflowStepError extends Error {
 
 /** Never settles: a step call after the run halted (parked, lost, failed loudly) goes no further. */
 const NEVER = new Promise<never>(() => undefined);
+/** What a step's inner work returns once the run halted: it settles (so `settled()` ends), the body sees NEVER. */
+const HALTED: unique symbol = Symbol("halted");
 
 /** Rolls back a step transaction whose run was lost meanwhile. */
 class Lost extends Error {}
@@ -84,15 +86,16 @@ export class Replay {
     this.inflight.add(promise);
     const done = () => this.inflight.delete(promise);
     promise.then(done, done);
-    return promise;
+    return promise.then((value) => ((value as unknown) === HALTED ? NEVER : value));
   }
 
-  private stop(halt: Halt): Promise<never> {
+  /** Halts the replay; the step's inner work returns this (typed as never for its callers). */
+  private stop(halt: Halt): never {
     if (!this.halt) {
       this.halt = halt;
       this.resolveHalt(halt);
     }
-    return NEVER;
+    return HALTED as never;
   }
 
   /** The next position for a step of this name and kind, or a halt (replay mismatch, bad name, too many steps). */
@@ -135,7 +138,7 @@ export class Replay {
 
   private async run<T>(rawName: string, fn: (args: StepRunArgs) => Promise<T> | T): Promise<T> {
     const taken = this.take(rawName, "run");
-    if (!taken) return NEVER;
+    if (!taken) return HALTED as never;
     const { index, name, existing } = taken;
     if (existing?.status === "completed") return resultOf(existing.result) as T;
     if (existing?.status === "failed") throw new WorkflowStepError(name, existing.error ?? "failed");
@@ -225,7 +228,7 @@ export class Replay {
 
   private async sleep(rawName: string, deadline: () => number, given: unknown): Promise<void> {
     const taken = this.take(rawName, "sleep");
-    if (!taken) return NEVER;
+    if (!taken) return HALTED as never;
     const { index, name, existing } = taken;
     if (existing?.status === "completed") return;
     if (existing) {
@@ -247,7 +250,7 @@ export class Replay {
 
   private async waitForEvent(rawName: string, options: WaitForEventOptions): Promise<unknown> {
     const taken = this.take(rawName, "event");
-    if (!taken) return NEVER;
+    if (!taken) return HALTED as never;
     const { index, name, existing } = taken;
     if (existing?.status === "completed") return resultOf(existing.result);
     if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout >= 0)) {

@@ -76,7 +76,9 @@ export class WorkflowRuntime {
         options: {
           retries: limits.resumeRetries,
           retryDelaySeconds: limits.resumeRetryDelaySeconds,
-          retryBackoff: false,
+          // With the default delay 0 a backoff stays 0; `false` is refused by pg-boss together with
+          // the retryDelayMax the jobs runtime always sends.
+          retryBackoff: true,
           timeoutSeconds: limits.resumeTimeoutSeconds,
           concurrency: limits.concurrency,
         },

@@ -1,4 +1,5 @@
-import type { AnyTRPCMutationProcedure, inferProcedureInput, inferProcedureOutput, TRPCMutationProcedure } from "@trpc/server";
+import type { TRPCMutationProcedure } from "@trpc/server";
+import type { JobInput, JobName, JobOutput } from "../jobs/index.ts";
 import type { z } from "zod";
 import type { Logger } from "../log/index.ts";
 import type { StartWorkflowOptions, WaitForEventOptions } from "./config.ts";
@@ -75,24 +76,11 @@ export interface WorkflowDefinition {
 /** A workflow in a router: a mutation procedure typed with its input and output, not callable by clients. */
 export type WorkflowProcedure<Input, Output> = TRPCMutationProcedure<{ input: Input; output: Output; meta: unknown }>;
 
-type RecordOf<T> = T extends { _def: { record: infer R } } ? R : T;
-
-/** Dotted names of the workflows in a workflows router. */
-export type WorkflowName<T> = {
-  [K in keyof RecordOf<T> & string]: RecordOf<T>[K] extends AnyTRPCMutationProcedure ? K : `${K}.${WorkflowName<RecordOf<T>[K]>}`;
-}[keyof RecordOf<T> & string];
-
-export type WorkflowAt<T, N extends string> = N extends `${infer Head}.${infer Rest}`
-  ? Head extends keyof RecordOf<T>
-    ? WorkflowAt<RecordOf<T>[Head], Rest>
-    : never
-  : N extends keyof RecordOf<T>
-    ? RecordOf<T>[N]
-    : never;
-
-export type WorkflowInput<T, N extends WorkflowName<T>> = WorkflowAt<T, N> extends AnyTRPCMutationProcedure ? inferProcedureInput<WorkflowAt<T, N>> : never;
+/** Workflows routers have the shape of jobs routers: the same name and type helpers serve both. */
+export type WorkflowName<T> = JobName<T>;
+export type WorkflowInput<T, N extends WorkflowName<T>> = JobInput<T, N>;
 /** A workflow's output type: `useWorkflow<WorkflowOutput<Workflows, "welcome">>(id)`. */
-export type WorkflowOutput<T, N extends WorkflowName<T>> = WorkflowAt<T, N> extends AnyTRPCMutationProcedure ? inferProcedureOutput<WorkflowAt<T, N>> : never;
+export type WorkflowOutput<T, N extends WorkflowName<T>> = JobOutput<T, N>;
 
 /** `ctx.workflows` before it is typed by a router. */
 export interface UntypedWorkflowClient {
