@@ -2,8 +2,8 @@ import { getUntypedClient } from "@trpc/client";
 import type { QueryKey } from "@tanstack/query-core";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "./client.ts";
-import { liveHash } from "./cache.ts";
-import type { LiveStatus, LiveTarget } from "./liveQuery.ts";
+import type { LiveStatus } from "./liveQuery.ts";
+import { watchQuery } from "./watchQuery.ts";
 
 /** The server's job state procedure (`$jobs.get`): an ordinary query, kept live by `$live`. */
 export const JOB_PROCEDURE = "$jobs.get";
@@ -61,23 +61,9 @@ export function watchJob<Output = unknown>(
   id: string,
   listener: (watch: JobWatch<Output>) => void,
 ): () => void {
-  const queryKey = jobQueryKey(id);
-  const hash = liveHash(queryKey);
-  const target: LiveTarget = { path: JOB_PROCEDURE, input: { id }, queryKey, hash };
-  const emit = () => {
-    const state = client.live.state(hash);
-    listener({ job: client.queryClient.getQueryData<JobState<Output>>(queryKey), status: state.status, error: state.error });
-  };
-  const stopCache = client.queryClient.getQueryCache().subscribe((event) => {
-    if (event.query.queryHash === hash && event.type === "updated") emit();
-  });
-  const stopState = client.live.subscribeKey(hash, emit);
-  const handle = client.live.acquire(target);
-  return () => {
-    handle.release();
-    stopState();
-    stopCache();
-  };
+  return watchQuery<JobState<Output>>(client, { path: JOB_PROCEDURE, input: { id }, queryKey: jobQueryKey(id) }, (job, status, error) =>
+    listener({ job, status, error }),
+  );
 }
 
 /** Cancels a job not yet finished (its owner or an admin; NOT_FOUND otherwise). Resolves with its state. */
