@@ -86,7 +86,15 @@ export class Replay {
     this.inflight.add(promise);
     const done = () => this.inflight.delete(promise);
     promise.then(done, done);
-    return promise.then((value) => ((value as unknown) === HALTED ? NEVER : value));
+    return promise.then(
+      (value) => ((value as unknown) === HALTED ? NEVER : value),
+      (error: unknown) => {
+        // A step's own failure is the body's to handle; anything else (the database failing
+        // under a step's bookkeeping) is not the workflow's fault: the resume is retried.
+        if (error instanceof WorkflowStepError) throw error;
+        return this.stop({ kind: "interrupted", error }) as unknown as Promise<T>;
+      },
+    ).then((value) => ((value as unknown) === HALTED ? NEVER : value));
   }
 
   /** Halts the replay; the step's inner work returns this (typed as never for its callers). */
