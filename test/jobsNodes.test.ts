@@ -4,7 +4,6 @@
 // heartbeat lapses, and a job that had finished never runs again. On PGlite the "nodes" of the
 // first two tests share one in-process database (PGlite is one process's database), and the
 // SIGKILL test restarts the killed process on the same data directory.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { PrismaClient } from "../generated/prisma/client.ts";
 import { buildJobsApp, createJobsStore, jobRuns } from "./fixtures/jobsApp.ts";
 import { userContext } from "./fixtures/securedApp.ts";
 import { createTestDatabase, engines, type AppStore, type TestDatabase } from "./support/databases.ts";
+import { startNodeProcess, type NodeProcess } from "./support/nodeProcess.ts";
 import { waitFor } from "./support/waitFor.ts";
 
 const ALICE = userContext("alice");
@@ -149,51 +149,6 @@ describe.each(engines)("jobs across nodes on %s", (engine) => {
   }, 300_000);
 });
 
-interface JobNodeProcess {
-  /** Resolves with the first line (seen or to come) matching `pattern`. */
-  line(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  lines(): string[];
-  kill(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-function startJobNode(config: { url?: string; dataDir?: string; node: string; enqueue?: boolean; barrier?: boolean }): JobNodeProcess {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "test/support/jobNode.ts"], {
-    env: { ...process.env, JOB_NODE: JSON.stringify(config), TETHER_LOG_LEVEL: "silent" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const seen: string[] = [];
-  let buffer = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split("\n");
-    buffer = parts.pop()!;
-    seen.push(...parts);
-  });
-  const exited = () =>
-    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return {
-    // Generous: a child process that opens PGlite, migrates and starts pg-boss can take tens of
-    // seconds on a loaded 2-core machine; this bounds failure detection, not speed.
-    async line(pattern, timeoutMs = 90_000) {
-      let match: RegExpMatchArray | null = null;
-      await waitFor(`node ${config.node}: ${pattern}`, () => seen.some((l) => (match = l.match(pattern)) !== null), {
-        timeoutMs,
-        fatal: () => (child.exitCode !== null ? `node ${config.node} exited (${child.exitCode}): ${seen.join(" | ")}` : null),
-      });
-      return match!;
-    },
-    lines: () => [...seen],
-    async kill() {
-      child.kill("SIGKILL");
-      await exited();
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      await exited();
-      clearTimeout(timer);
-    },
-  };
+function startJobNode(config: { url?: string; dataDir?: string; node: string; enqueue?: boolean; barrier?: boolean }): NodeProcess {
+  return startNodeProcess("test/support/jobNode.ts", "JOB_NODE", config);
 }

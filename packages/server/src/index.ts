@@ -18,3 +18,4 @@ export * from "./metrics/index.ts";
 export * from "./presence/index.ts";
 export * from "./crdt/index.ts";
 export * from "./jobs/index.ts";
+export * from "./workflows/index.ts";

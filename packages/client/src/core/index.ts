@@ -42,4 +42,16 @@ export {
   type LiveMessage,
 } from "./protocol.ts";
 export { Subscribable } from "./subscribable.ts";
+export { watchQuery } from "./watchQuery.ts";
+export {
+  cancelWorkflow,
+  WORKFLOW_PROCEDURE,
+  watchWorkflow,
+  workflowQueryKey,
+  workflowQueryOptions,
+  type WorkflowState,
+  type WorkflowStatus,
+  type WorkflowStepState,
+  type WorkflowWatch,
+} from "./workflow.ts";
 export { cancelJob, JOB_PROCEDURE, jobQueryKey, jobQueryOptions, watchJob, type JobState, type JobStatus, type JobWatch } from "./job.ts";

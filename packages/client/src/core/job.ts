@@ -2,8 +2,8 @@ import { getUntypedClient } from "@trpc/client";
 import type { QueryKey } from "@tanstack/query-core";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "./client.ts";
-import { liveHash } from "./cache.ts";
-import type { LiveStatus, LiveTarget } from "./liveQuery.ts";
+import type { LiveStatus } from "./liveQuery.ts";
+import { watchQuery } from "./watchQuery.ts";
 
 /** The server's job state procedure (`$jobs.get`): an ordinary query, kept live by `$live`. */
 export const JOB_PROCEDURE = "$jobs.get";
@@ -61,42 +61,9 @@ export function watchJob<Output = unknown>(
   id: string,
   listener: (watch: JobWatch<Output>) => void,
 ): () => void {
-  const queryKey = jobQueryKey(id);
-  const hash = liveHash(queryKey);
-  const target: LiveTarget = { path: JOB_PROCEDURE, input: { id }, queryKey, hash };
-  // One message from the server reaches us twice, synchronously: the cache's update (while the
-  // live status still says what it said before) and then the live status's own change. Both
-  // schedule one emit at the end of the tick, which sees the settled state; a repeat of the last
-  // delivered (job, status, error) is dropped. The cache keeps an unchanged job's object
-  // (structural sharing), so identity tells a new state from a repeat.
-  let last: JobWatch<Output> | null = null;
-  let scheduled = false;
-  let stopped = false;
-  const emit = () => {
-    scheduled = false;
-    if (stopped) return;
-    const state = client.live.state(hash);
-    const next: JobWatch<Output> = { job: client.queryClient.getQueryData<JobState<Output>>(queryKey), status: state.status, error: state.error };
-    if (last && last.job === next.job && last.status === next.status && last.error === next.error) return;
-    last = next;
-    listener(next);
-  };
-  const schedule = () => {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(emit);
-  };
-  const stopCache = client.queryClient.getQueryCache().subscribe((event) => {
-    if (event.query.queryHash === hash && event.type === "updated") schedule();
-  });
-  const stopState = client.live.subscribeKey(hash, schedule);
-  const handle = client.live.acquire(target);
-  return () => {
-    stopped = true;
-    handle.release();
-    stopState();
-    stopCache();
-  };
+  return watchQuery<JobState<Output>>(client, { path: JOB_PROCEDURE, input: { id }, queryKey: jobQueryKey(id) }, (job, status, error) =>
+    listener({ job, status, error }),
+  );
 }
 
 /** Cancels a job not yet finished (its owner or an admin; NOT_FOUND otherwise). Resolves with its state. */

@@ -13,6 +13,7 @@ import type { ConnectionStatus } from "../core/connection.ts";
 import { useConnectionStatusWith } from "./useConnectionStatus.ts";
 import { useCrdtDocWith, type UseCrdtDocOptions, type UseCrdtDocResult } from "./useCrdtDoc.ts";
 import { useJobWith, type UseJobResult } from "./useJob.ts";
+import { useWorkflowWith, type UseWorkflowResult } from "./useWorkflow.ts";
 import { useLiveMutationWith, type UseLiveMutationOptions } from "./useLiveMutation.ts";
 import { usePresenceWith, type UsePresenceResult } from "./usePresence.ts";
 import {
@@ -129,9 +130,19 @@ export function createTetherReact<TRouter extends AnyRouter>() {
     return useJobWith<Output>(useTetherClient(), id);
   }
 
+  /**
+   * A durable workflow's live state: `useWorkflow(runId)` → `{ workflow: { status, currentStep,
+   * steps: [{ name, status, result, attempts, startedAt, finishedAt }], output, error },
+   * liveStatus, cancel() }`. Owner (or admin) only; anyone else gets NOT_FOUND. See docs/workflows.md.
+   */
+  function useWorkflow<Output = unknown>(id: string | null | undefined): UseWorkflowResult<Output> {
+    return useWorkflowWith<Output>(useTetherClient(), id);
+  }
+
   return {
     TetherProvider,
     useJob,
+    useWorkflow,
     useTRPC,
     useTRPCClient,
     useTetherClient,

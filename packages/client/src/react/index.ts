@@ -12,3 +12,4 @@ export { useConnectionStatusWith } from "./useConnectionStatus.ts";
 export { useCrdtDocWith, type UseCrdtDocOptions, type UseCrdtDocResult } from "./useCrdtDoc.ts";
 export { usePresenceWith, type UsePresenceResult } from "./usePresence.ts";
 export { useJobWith, type UseJobResult } from "./useJob.ts";
+export { useWorkflowWith, type UseWorkflowResult } from "./useWorkflow.ts";

@@ -212,6 +212,77 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
+
+-- Durable workflows (see workflows/ and docs/workflows.md): one row per run and one per step it
+-- reached, both captured like model tables so \`$workflows.get\` is an ordinary live query.
+-- Each resume of a run is a pg-boss job of the jobs runtime; "runner" is the resume job running
+-- it now (one at a time), "wake" a wake-up that arrived while it ran (the runner replays again).
+CREATE TABLE IF NOT EXISTS "_tether_workflows" (
+  "id"           text PRIMARY KEY,
+  "name"         text NOT NULL,
+  -- The starting user (null: the system): who may read and cancel it.
+  "owner_id"     text,
+  -- pending | running | waiting | completed | failed | cancelled
+  "status"       text NOT NULL DEFAULT 'pending',
+  "input"        jsonb,
+  "output"       jsonb,
+  "error"        text,
+  "current_step" text,
+  "step_count"   integer NOT NULL DEFAULT 0,
+  "runner"       text,
+  "wake"         boolean NOT NULL DEFAULT false,
+  "created_at"   timestamptz NOT NULL DEFAULT now(),
+  "started_at"   timestamptz,
+  "updated_at"   timestamptz NOT NULL DEFAULT now(),
+  "finished_at"  timestamptz
+);
+CREATE INDEX IF NOT EXISTS "_tether_workflows_finished_idx" ON "_tether_workflows" ("finished_at");
+CREATE OR REPLACE TRIGGER "_tether_capture" AFTER INSERT OR UPDATE OR DELETE ON "_tether_workflows"
+  FOR EACH ROW EXECUTE FUNCTION "_tether_capture"('id', '');
+CREATE OR REPLACE TRIGGER "_tether_notify" AFTER INSERT OR UPDATE OR DELETE ON "_tether_workflows"
+  FOR EACH STATEMENT EXECUTE FUNCTION "_tether_notify"();
+
+-- A step as it was reached: its position, name and kind are what replay checks; a completed
+-- step's result is returned on replay instead of running it again.
+CREATE TABLE IF NOT EXISTS "_tether_workflow_steps" (
+  -- workflow_id || ':' || idx
+  "id"          text PRIMARY KEY,
+  "workflow_id" text NOT NULL,
+  "idx"         integer NOT NULL,
+  "name"        text NOT NULL,
+  -- run | sleep | event
+  "kind"        text NOT NULL,
+  -- running | waiting | completed | failed
+  "status"      text NOT NULL,
+  "result"      jsonb,
+  "error"       text,
+  "attempts"    integer NOT NULL DEFAULT 0,
+  -- sleep: the wake-up time; event: the timeout (null: wait for ever). Fixed when first reached.
+  "wake_at"     timestamptz,
+  -- The timer job of this step ran: due, whatever the clocks say.
+  "fired"       boolean NOT NULL DEFAULT false,
+  "started_at"  timestamptz,
+  "finished_at" timestamptz,
+  "updated_at"  timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS "_tether_workflow_steps_idx" ON "_tether_workflow_steps" ("workflow_id", "idx");
+CREATE OR REPLACE TRIGGER "_tether_capture" AFTER INSERT OR UPDATE OR DELETE ON "_tether_workflow_steps"
+  FOR EACH ROW EXECUTE FUNCTION "_tether_capture"('id', '');
+CREATE OR REPLACE TRIGGER "_tether_notify" AFTER INSERT OR UPDATE OR DELETE ON "_tether_workflow_steps"
+  FOR EACH STATEMENT EXECUTE FUNCTION "_tether_notify"();
+
+-- Events sent to a run (sendEvent): kept until a waitForEvent of that name consumes one (the
+-- consuming step's index), so an event sent before the wait is not lost.
+CREATE TABLE IF NOT EXISTS "_tether_workflow_events" (
+  "id"          bigserial PRIMARY KEY,
+  "workflow_id" text NOT NULL,
+  "name"        text NOT NULL,
+  "payload"     jsonb,
+  "step_idx"    integer,
+  "created_at"  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS "_tether_workflow_events_open_idx" ON "_tether_workflow_events" ("workflow_id", "name", "id")
+  WHERE "step_idx" IS NULL;
 `;
 
 /** Prisma's migrations table, exactly as Prisma creates it, so Prisma's tooling agrees with ours. */

@@ -42,6 +42,17 @@ import {
   type PolicyOptions,
   unscopedRawSql,
 } from "../policies/index.ts";
+import {
+  WorkflowBuilder,
+  WorkflowRuntime,
+  WORKFLOW_STEPS_TABLE,
+  WORKFLOWS_TABLE,
+  withWorkflowModels,
+  type UntypedWorkflowClient,
+  type WorkflowClient,
+  type WorkflowDefinition,
+  type WorkflowRuntimeOptions,
+} from "../workflows/index.ts";
 import { PresenceHub, presenceJoinInput, presenceSetInput, type PresenceOptions } from "../presence/index.ts";
 import { Reactor, createReadSetRecorder, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
@@ -126,6 +137,8 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
    * limits (DEFAULT_JOB_LIMITS). pg-boss starts only if the app defines a job or a schedule.
    */
   jobs?: JobRuntimeOptions;
+  /** Durable workflows (`tether.workflow`, `tether.workflows`): limits (DEFAULT_WORKFLOW_LIMITS) and clock. */
+  workflows?: WorkflowRuntimeOptions;
 }
 
 /** `$live`'s input; the query's own input is bounded before it is hashed into a group key. */
@@ -243,6 +256,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   // Background jobs: definitions collect here; pg-boss starts with the first need (start(), a
   // mutation, an enqueue) and only if the app defined any job or schedule.
   const jobRuntime = new JobRuntime({ driver: store.driver, sql: store.sql, log, db: store.db, options: options.jobs });
+  // Workflows: a thin layer on the job runtime (each resume is a job); defining one defines its resume job.
+  const workflowRuntime = new WorkflowRuntime({ sql: store.sql, log, db: store.db, jobs: jobRuntime, options: options.workflows });
   const noJobs: UntypedJobClient = {
     enqueue: async (name) => {
       throw new TRPCError({ code: "BAD_REQUEST", message: `no job named ${JSON.stringify(String(name)).slice(0, 120)} (the app defines no jobs)` });
@@ -251,7 +266,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
 
   const reactor = new Reactor({
     // The jobs table is a model to the reactor only: `$jobs.get` runs are filed by job id.
-    schema: withJobsModel(schema),
+    schema: withWorkflowModels(withJobsModel(schema)),
     log,
     config: options.reactor,
     feed: async () => {
@@ -307,7 +322,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
       const jobs: UntypedJobClient = jobRuntime.enabled
         ? { enqueue: (name, input, opts) => jobRuntime.enqueueIn(unscopedRawSql(tx), name, input, opts, owner) }
         : noJobs;
-      return next({ ctx: { db: tx, jobs } });
+      const workflows: UntypedWorkflowClient = workflowRuntime.clientIn(unscopedRawSql(tx), owner);
+      return next({ ctx: { db: tx, jobs, workflows } });
     };
     let outcome: Awaited<ReturnType<typeof run>> | undefined;
     let commit: string | null = null;
@@ -461,6 +477,37 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     jobRuntime.addCron({ expression, name, input: input ?? null, timezone: cronOptions.timezone ?? "UTC" });
   }
 
+  // Workflows: procedures clients cannot call, like jobs; the runtime finds each definition by its procedure.
+  const workflowDefinitions = new WeakMap<object, WorkflowDefinition>();
+  const notCallableWorkflow = base.use(() => {
+    throw new TRPCError({ code: "NOT_FOUND", message: "workflows are started by mutations, not called" });
+  });
+  const workflow = new WorkflowBuilder<Client, undefined, undefined>(null, (definition) => {
+    const procedure = (definition.schema ? notCallableWorkflow.input(definition.schema) : notCallableWorkflow).mutation(() => null);
+    workflowDefinitions.set(procedure, definition);
+    return procedure;
+  });
+  let workflowsRouter: AnyRouter | null = null;
+
+  /** The app's workflows (once): a router of `tether.workflow` procedures, each named by its dotted path. */
+  function workflows<Routes extends Parameters<typeof t.router>[0]>(routes: Routes) {
+    if (workflowsRouter) throw new Error("tether.workflows() is called once, with every workflow of the app");
+    const built = t.router(routes);
+    const procedures = (built as unknown as { _def: { procedures: Record<string, AnyTRPCProcedure> } })._def.procedures;
+    for (const [path, procedure] of Object.entries(procedures)) {
+      const definition = workflowDefinitions.get(procedure);
+      if (!definition) throw new Error(`${path} in tether.workflows() is not a workflow (tether.workflow...run())`);
+      workflowRuntime.define(path, definition);
+    }
+    workflowsRouter = built;
+    return built;
+  }
+
+  /** Builders whose `ctx.workflows` is typed by the app's workflows router (types only). */
+  function withWorkflows<Workflows extends AnyRouter>(_workflows: Workflows) {
+    return { mutation: mutation.use(({ next }) => next({ ctx: {} as { workflows: WorkflowClient<Workflows> } })) };
+  }
+
   /** Guard: a signed-in caller (UNAUTHORIZED otherwise); narrows `ctx.user` to non-null. */
   const authed = t.middleware(({ ctx, next }) => {
     guard?.assertActive(ctx);
@@ -501,14 +548,29 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     retryDeadLetter: adminOnly.input(jobIdInput).mutation(({ input }) => jobRuntime.retryDeadLetter(input.id)),
   });
 
+  const workflowsRouterOf = t.router({
+    /** A run's state and steps, for its owner or an admin (NOT_FOUND for anyone else): subscribe it with `$live`. */
+    get: query.input(jobIdInput).query(({ ctx, input }) => {
+      // Raw SQL is invisible to read tracking: this run's row and its steps.
+      liveReads.getStore()?.record({ model: WORKFLOWS_TABLE, operation: "findUnique", where: { id: input.id } });
+      liveReads.getStore()?.record({ model: WORKFLOW_STEPS_TABLE, operation: "findMany", where: { workflow_id: input.id } });
+      return workflowRuntime.read(input.id, viewerOf(ctx));
+    }),
+    /** Cancels a run not yet finished (owner or admin; NOT_FOUND otherwise). Returns its state. */
+    cancel: base.input(jobIdInput).mutation(async ({ ctx, input }) => {
+      if (workflowRuntime.enabled) await jobRuntime.start();
+      return workflowRuntime.cancel(input.id, viewerOf(ctx));
+    }),
+  });
+
   function appRouter<Routes extends Parameters<typeof t.router>[0]>(routes: Routes) {
-    const built = t.router({ ...routes, $live: live, $presence: presenceRouter, $crdt: crdtRouter, $jobs: jobsRouterOf });
-    // Jobs stay in the router's type (inferRouterInputs/Outputs see them) but not in its dispatch
-    // table: calling one over any transport is answered exactly as an unknown path is, so a
-    // client learns nothing about which jobs exist.
+    const built = t.router({ ...routes, $live: live, $presence: presenceRouter, $crdt: crdtRouter, $jobs: jobsRouterOf, $workflows: workflowsRouterOf });
+    // Jobs and workflows stay in the router's type (inferRouterInputs/Outputs see them) but not in
+    // its dispatch table: calling one over any transport is answered exactly as an unknown path
+    // is, so a client learns nothing about which exist.
     const procedures = (built as unknown as { _def: { procedures: Record<string, AnyTRPCProcedure> } })._def.procedures;
     for (const [path, procedure] of Object.entries(procedures)) {
-      if (jobDefinitions.has(procedure)) delete procedures[path];
+      if (jobDefinitions.has(procedure) || workflowDefinitions.has(procedure)) delete procedures[path];
     }
     router = built;
     return built;
@@ -541,6 +603,15 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     cron,
     /** The node's job runtime: enqueue outside mutations, dead letters, schedules, stats, stop. */
     jobRuntime,
+    /** Workflow builder: `tether.workflow.input(schema).run(async ({ step, input, ctx }) => output)`. */
+    workflow,
+    workflows,
+    withWorkflows,
+    /**
+     * The node's workflow runtime: `workflowRuntime.client(owner).start(name, input, { id })` from a
+     * job, a cron tick or server code (commits at once); reads, cancel, stats.
+     */
+    workflowRuntime,
     /** Opens the change feed and starts the reactor (and the job runtime, if the app has jobs). */
     async start() {
       await reactor.start();
