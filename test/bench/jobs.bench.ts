@@ -46,6 +46,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
     results.push(await throughput(engine, size, { scenario: "throughput: 1 node, jobs only", live: false }));
     results.push(await throughput(engine, size, { scenario: "throughput: 1 node, with live engine", live: true }));
     results.push(await throughput(engine, size, { scenario: "throughput: 1 node, burstWhenBatchFull off", live: false, limits: { burstWhenBatchFull: false } }));
+    results.push(await throughput(engine, size, { scenario: "throughput: 1 node, batchSize 16, concurrency 16", live: false, limits: { batchSize: 16, concurrency: 16 } }));
     if (engine === "postgres") results.push(await throughput(engine, size, { scenario: "throughput: 3 node processes, with live engine", live: true, processes: 3 }));
     results.push(await enqueueToStart(engine, size));
     results.push(await progressToSubscriber(engine, size));

@@ -21,6 +21,8 @@ const SCHEDULE_KEY_PREFIX = "tether-";
 interface Envelope {
   input: unknown;
   owner: string | null;
+  /** Enqueued through Tether: its state row exists and the sync trigger marks its starts. */
+  row?: true;
 }
 
 /** A raw SQL connection inside some transaction: Tether's rows and pg-boss's insert share it. */
@@ -281,7 +283,7 @@ export class JobRuntime {
       runAt: send.startAfter instanceof Date ? send.startAfter : new Date(),
     });
     if (!row.inserted) return row.id;
-    const envelope: Envelope = { input: prepared.input, owner: owner?.id ?? null };
+    const envelope: Envelope = { input: prepared.input, owner: owner?.id ?? null, row: true };
     const id = await boss.send(queueOf(name), envelope as unknown as object, { ...send, id: row.id, db: bossDb(tx) });
     if (id !== row.id) throw new Error(`pg-boss did not take job ${row.id} (${String(id)})`);
     this.counters.enqueued += 1;
@@ -446,7 +448,8 @@ export class JobRuntime {
     );
     let outcome: JobOutcome = "failed";
     try {
-      await markStarted(sql, { id: job.id, name, ownerId: owner?.id ?? null, attempt, maxAttempts });
+      // One round trip per job saved where the sync trigger already marked the start (the claim).
+      if (!envelope.row) await markStarted(sql, { id: job.id, name, ownerId: owner?.id ?? null, attempt, maxAttempts });
       const output = await definition.handler({
         ctx: { db: this.deps.db, user: owner, job: { id: job.id, name, attempt, maxAttempts }, jobs: this.client(owner), log },
         input: envelope.input,
