@@ -240,6 +240,7 @@ export function createCrdt(deps: CrdtDeps) {
         accessRechecks: streamed.rechecks,
         pushes: writer.counters.pushes,
         commits: writer.counters.commits,
+        pushesInFlight: writer.counters.inFlight,
         projections: writer.counters.projections,
         compactions: writer.counters.compactions,
         reloads: hub.counters.reloads,

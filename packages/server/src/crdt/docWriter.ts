@@ -1,6 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import type { LoroDoc, VersionVector } from "loro-crdt";
-import { LoroDoc as Doc } from "loro-crdt";
+import { LoroDoc, VersionVector } from "loro-crdt";
 import type { Logger } from "../log/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { badRequest, encodeVersion, hasNews, notFound } from "./codec.ts";
@@ -73,7 +72,7 @@ interface Locked {
  */
 export class DocWriter {
   readonly docs: ServerDocs;
-  readonly counters = { pushes: 0, commits: 0, compactions: 0, projections: 0, reconciles: 0 };
+  readonly counters = { pushes: 0, commits: 0, compactions: 0, projections: 0, reconciles: 0, inFlight: 0 };
   private readonly queues = new Map<string, DocQueue>();
   private readonly projections = new Map<string, { sd: ServerDoc; timer: unknown }>();
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
@@ -100,7 +99,16 @@ export class DocWriter {
       queue = { t, waiting: [], running: false };
       this.queues.set(t.key, queue);
     }
-    const promise = new Promise<string>((resolve, reject) => queue.waiting.push({ bytes, end, resolve, reject }));
+    this.counters.inFlight += 1;
+    const settled = () => (this.counters.inFlight -= 1);
+    const promise = new Promise<string>((resolve, reject) =>
+      queue.waiting.push({
+        bytes,
+        end,
+        resolve: (version) => (settled(), resolve(version)),
+        reject: (error) => (settled(), reject(error)),
+      }),
+    );
     if (!queue.running) void this.drain(queue);
     return promise;
   }
@@ -257,14 +265,14 @@ export class DocWriter {
     let absorbed: string | null = null;
     if (!stored) {
       // A new document starts from what the column holds (an ordinary edit of the server's peer).
-      const doc = new Doc();
+      const doc = new LoroDoc();
       const column = await readColumn(tx, t);
       if (column && !columnMatches(t, doc, column.value)) reconcile(t, doc, column.value);
       doc.detach();
       sd.doc = doc;
       sd.through = 0;
       absorbed = row.md5;
-      return { stored, doc, before: new Doc().oplogVersion(), md5: row.md5, absorbed };
+      return { stored, doc, before: new LoroDoc().oplogVersion(), md5: row.md5, absorbed };
     }
     if (!sd.doc || !isAt(sd.doc, stored.version)) ({ doc: sd.doc, through: sd.through } = await loadDoc(tx, t));
     const doc = sd.doc;
@@ -274,10 +282,7 @@ export class DocWriter {
     // document from before projections were tracked, when the column always equalled it.
     if (stored.projected !== null && row.md5 !== stored.projected) {
       const column = await readColumn(tx, t);
-      if (column) {
-        const changed = atLatest(doc, (d) => !columnMatches(t, d, column.value) && reconcile(t, d, column.value));
-        if (changed) this.counters.reconciles += 1;
-      }
+      if (column && absorbColumn(t, doc, column.value, stored.projected_version)) this.counters.reconciles += 1;
       absorbed = row.md5;
     }
     return { stored, doc, before, md5: row.md5, absorbed };
@@ -328,6 +333,32 @@ export class DocWriter {
       sd.through = Math.max(sd.through, (appended as { id: number }).id);
       await this.deps.committed(sd);
     }
+  }
+}
+
+/**
+ * Makes a foreign write of the column an edit of the document, made FROM the version the column
+ * was last projected from (Loro's detached editing): the writer changed what it saw, so its
+ * change merges with everything committed since, as a concurrent peer's edit would — an edit
+ * typed after the last projection is kept, not overwritten by the older text around it.
+ */
+function absorbColumn(t: DocTarget, doc: LoroDoc, value: unknown, base: Uint8Array | null): boolean {
+  let frontiers: ReturnType<LoroDoc["vvToFrontiers"]> | null = null;
+  if (base) {
+    try {
+      frontiers = doc.vvToFrontiers(VersionVector.decode(base));
+    } catch {
+      frontiers = null;
+    }
+  }
+  if (!frontiers) return atLatest(doc, (d) => !columnMatches(t, d, value) && reconcile(t, d, value));
+  doc.setDetachedEditing(true);
+  try {
+    doc.checkout(frontiers);
+    return !columnMatches(t, doc, value) && reconcile(t, doc, value);
+  } finally {
+    doc.setDetachedEditing(false);
+    doc.detach();
   }
 }
 

@@ -91,6 +91,8 @@ export interface CrdtStats {
   pushes: number;
   /** Group commits (transactions that logged pushed updates): pushes / commits = the batching. */
   commits: number;
+  /** Pushes accepted and not yet answered (queued for, or in, a group commit). */
+  pushesInFlight: number;
   /** Projections of documents into their columns. */
   projections: number;
   compactions: number;
