@@ -211,6 +211,19 @@ describe.each(engines)("CRDT hot path on %s", (engine) => {
     await waitFor("the projection when the last editor left", async () => (await column()) === "one two three!");
   });
 
+  it("a projection still due when a node stops is done by the next node's start (from the persisted document)", async () => {
+    await start({ projectionDelayMs: 3_600_000 });
+    const alice = new Peer(connect(server, "alice", cleanups), "n1");
+    typed(alice, "acked before the node died");
+    await alice.push(); // acked: durable; the column is not written yet
+    expect(await column()).toBe("");
+    // A node starting on the same database (as after a SIGKILL of the first, which never flushes).
+    const next = buildCrdtApp(store, {});
+    cleanups.push(() => next.tether.close());
+    await next.tether.start();
+    expect(await column()).toBe("acked before the node died");
+  });
+
   it("a column written by someone else between projections is merged into the document, not overwritten", async () => {
     await start({ projectionDelayMs: 3_600_000 });
     const alice = new Peer(connect(server, "alice", cleanups), "n1");
