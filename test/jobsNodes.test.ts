@@ -5,6 +5,7 @@
 // first two tests share one in-process database (PGlite is one process's database), and the
 // SIGKILL test restarts the killed process on the same data directory.
 import { spawn, type ChildProcess } from "node:child_process";
+import { killChild, stopChild } from "./support/childProcess.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -170,8 +171,6 @@ function startJobNode(config: { url?: string; dataDir?: string; node: string; en
     buffer = parts.pop()!;
     seen.push(...parts);
   });
-  const exited = () =>
-    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     // Generous: a child process that opens PGlite, migrates and starts pg-boss can take tens of
     // seconds on a loaded 2-core machine; this bounds failure detection, not speed.
@@ -184,16 +183,7 @@ function startJobNode(config: { url?: string; dataDir?: string; node: string; en
       return match!;
     },
     lines: () => [...seen],
-    async kill() {
-      child.kill("SIGKILL");
-      await exited();
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      await exited();
-      clearTimeout(timer);
-    },
+    kill: () => killChild(child),
+    stop: () => stopChild(child),
   };
 }
