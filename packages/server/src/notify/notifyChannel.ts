@@ -35,7 +35,8 @@ export interface NotifyChannelOptions {
   config?: Partial<NotifyChannelConfig>;
 }
 
-const SPILLED = "\u0000spill:";
+/** A spilled message's stand-in: its row id (payloads are JSON, which never starts with `#`; no NUL: Postgres text cannot hold one). */
+const SPILLED = "#spill:";
 
 /**
  * Messages between nodes sharing one database, through `pg_notify` (presence, CRDT relay). Sends
