@@ -3,6 +3,7 @@
  * environment variable `envName`, collects its stdout lines, and waits for lines by pattern.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { killChild, stopChild } from "./childProcess.ts";
 import { waitFor } from "./waitFor.ts";
 
 export interface NodeProcess {
@@ -26,8 +27,6 @@ export function startNodeProcess<Config extends { node: string }>(script: string
     buffer = parts.pop()!;
     seen.push(...parts);
   });
-  const exited = () =>
-    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     // Generous: a child process that opens PGlite, migrates and starts pg-boss can take tens of
     // seconds on a loaded 2-core machine; this bounds failure detection, not speed.
@@ -40,16 +39,7 @@ export function startNodeProcess<Config extends { node: string }>(script: string
       return match!;
     },
     lines: () => [...seen],
-    async kill() {
-      child.kill("SIGKILL");
-      await exited();
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      await exited();
-      clearTimeout(timer);
-    },
+    kill: () => killChild(child),
+    stop: () => stopChild(child),
   };
 }

@@ -1,5 +1,5 @@
 import { isPermanentError, trpcErrorCode as errorCode } from "../core/errors.ts";
-import { decodeImportBlobMeta, LoroDoc, type PeerID } from "loro-crdt";
+import { decodeImportBlobMeta, LoroDoc, VersionVector, type PeerID } from "loro-crdt";
 import { Backoff, type BackoffOptions } from "../core/backoff.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
 import type { TransportState } from "../core/liveQuery.ts";
@@ -59,6 +59,10 @@ export interface CrdtSessionStats {
   catchUpBytes: number | null;
   /** The version the last stream was opened with (base64), undefined when the doc was empty. */
   lastStreamVersion: string | undefined;
+  /** `importBatch` calls for received messages (messages / imports = the batching). */
+  imports: number;
+  /** Repair pushes: others' changes this client holds that the server lacked at a catch-up. */
+  repairs: number;
 }
 
 /**
@@ -71,14 +75,27 @@ export interface CrdtSessionStats {
  * - sends local commits with `$crdt.push`, one push in flight at a time: commits made meanwhile
  *   accumulate in the outbox and go out together as one update when it returns;
  * - after a lost connection, resubscribes with its current version and re-sends the outbox
- *   (Loro imports are idempotent, so a push whose answer was lost does no harm when repeated).
+ *   (Loro imports are idempotent, so a push whose answer was lost does no harm when repeated);
+ * - imports what arrives together in one `importBatch` (the server relays each push as it
+ *   arrives, so bursts of small messages are the norm while others type);
+ * - repairs: when a catch-up shows the server lacks changes this client holds that are not its
+ *   own pending ones (relayed to it before a server was killed, from a peer that is gone), it
+ *   pushes them (an ack means durable, so nothing relayed is lost while one holder remains).
  *
  * Edit through `state.doc` and call `doc.commit()` after a change: Loro reports (and this
  * session sends) committed changes only.
  */
 export class CrdtDocSession extends Subscribable {
   readonly key: string;
-  readonly stats: CrdtSessionStats = { streams: 0, pushes: 0, pushedBytes: 0, catchUpBytes: null, lastStreamVersion: undefined };
+  readonly stats: CrdtSessionStats = {
+    streams: 0,
+    pushes: 0,
+    pushedBytes: 0,
+    catchUpBytes: null,
+    lastStreamVersion: undefined,
+    imports: 0,
+    repairs: 0,
+  };
 
   private doc: LoroDoc | null = null;
   private outbox = new Outbox();
@@ -96,6 +113,9 @@ export class CrdtDocSession extends Subscribable {
   /** Bumped on every (re)subscribe: callbacks of an older stream are ignored. */
   private generation = 0;
   private caughtUp = false;
+  /** Received updates not imported yet (imported together at the end of the current tick). */
+  private inbound: Array<{ bytes: Uint8Array; version: string; first: boolean }> = [];
+  private inboundScheduled = false;
   /** The stream lost its connection (or failed transiently) and has not delivered since. */
   private disconnected = false;
   private reopening = false;
@@ -316,37 +336,88 @@ export class CrdtDocSession extends Subscribable {
   }
 
   private receive(value: unknown): void {
+    const first = !this.caughtUp && this.inbound.length === 0;
+    let message: ReturnType<typeof readUpdateMessage> = null;
+    let bytes: Uint8Array | null = null;
+    try {
+      message = readUpdateMessage(value);
+      if (message) bytes = fromBase64(message.update);
+    } catch {
+      bytes = null;
+    }
+    if (!message || !bytes) return this.receiveFailed();
+    if (first) this.stats.catchUpBytes = bytes.length;
+    this.inbound.push({ bytes, version: message.version, first });
+    if (this.inboundScheduled) return;
+    this.inboundScheduled = true;
+    const generation = this.generation;
+    queueMicrotask(() => {
+      this.inboundScheduled = false;
+      const batch = this.inbound.splice(0);
+      if (generation === this.generation && !this.disposed) this.importInbound(batch);
+    });
+  }
+
+  /** One `importBatch` for everything received in this tick. */
+  private importInbound(batch: Array<{ bytes: Uint8Array; version: string; first: boolean }>): void {
+    if (batch.length === 0) return;
     const doc = this.doc!;
-    const first = !this.caughtUp;
     let imported = false;
     try {
-      const message = readUpdateMessage(value);
-      if (message) {
-        const bytes = fromBase64(message.update);
-        if (first) this.stats.catchUpBytes = bytes.length;
-        // Pending = missing dependencies: a change went by unseen. Ask again from what we hold.
-        imported = doc.import(bytes).pending == null;
-      }
+      this.stats.imports += 1;
+      // Pending = missing dependencies: a change went by unseen. Ask again from what we hold.
+      imported = doc.importBatch(batch.map((m) => m.bytes)).pending == null;
     } catch {
       imported = false;
     }
-    if (!imported) {
-      this.generation += 1;
-      this.stream?.unsubscribe();
-      this.stream = null;
-      this.caughtUp = false;
-      this.scheduleReopen();
-      return;
-    }
+    if (!imported) return this.receiveFailed();
     this.streamRetry.reset();
     this.caughtUp = true;
     this.disconnected = false;
-    if (first) {
+    const catchUp = batch.find((m) => m.first);
+    if (catchUp) {
+      this.repair(catchUp.version);
       // Connected (again): what waited for the connection goes now.
       this.pushRetry.wake();
       this.flush();
     }
     this.changed();
+  }
+
+  private receiveFailed(): void {
+    this.generation += 1;
+    this.inbound = [];
+    this.stream?.unsubscribe();
+    this.stream = null;
+    this.caughtUp = false;
+    this.scheduleReopen();
+  }
+
+  /**
+   * After a catch-up: what this client holds beyond the server's version that its outbox does not
+   * cover (others' changes relayed to it that never became durable) goes back to the server.
+   */
+  private repair(serverVersion: string): void {
+    const doc = this.doc!;
+    let server: VersionVector;
+    try {
+      server = VersionVector.decode(fromBase64(serverVersion));
+    } catch {
+      return;
+    }
+    const mine = new Map(this.outbox.list().map((span) => [span.peer, span]));
+    const spans: Array<{ id: { peer: PeerID; counter: number }; len: number }> = [];
+    for (const [peer, end] of doc.oplogVersion().toJSON() as Map<PeerID, number>) {
+      const from = server.get(peer) ?? 0;
+      // Only the part below what the outbox will send anyway.
+      const to = Math.min(end, mine.get(peer)?.from ?? end);
+      if (to > from) spans.push({ id: { peer, counter: from }, len: to - from });
+    }
+    if (spans.length === 0) return;
+    this.stats.repairs += 1;
+    const update = doc.export({ mode: "updates-in-range", spans });
+    // Best effort: if it fails, the next catch-up finds the gap again.
+    this.options.transport.push({ ...this.target, update: toBase64(update) }).catch(() => undefined);
   }
 
   private streamFailed(error: unknown): void {

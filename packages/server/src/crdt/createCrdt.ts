@@ -1,17 +1,19 @@
 import { TRPCError } from "@trpc/server";
-import { decodeImportBlobMeta, type LoroDoc } from "loro-crdt";
+import { decodeImportBlobMeta } from "loro-crdt";
 import type { RecordedRun } from "../access/index.ts";
 import type { SessionGuard } from "../auth/index.ts";
 import type { ChangeFeed } from "../feed/index.ts";
 import type { SubscriptionLimits } from "../limits/index.ts";
 import type { Logger } from "../log/index.ts";
-import { clientProperty, unscopedRawSql } from "../policies/index.ts";
+import { clientProperty } from "../policies/index.ts";
 import type { ModelMeta, SchemaMeta } from "../schema/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { badRequest, base64DecodedLength, decodeBase64, decodeVersion, encodeBase64, encodeVersion, notFound } from "./codec.ts";
-import { DocCache, deletionTriggerSql, editDoc, hasDeletionTrigger, loadDoc, readColumn, type CrdtSql } from "./docStore.ts";
+import { deletionTriggerSql, hasDeletionTrigger, type CrdtSql } from "./docStore.ts";
+import { DocWriter } from "./docWriter.ts";
 import { DocHub } from "./hub.ts";
-import { columnMatches, projection, resolveTarget, type DocTarget } from "./target.ts";
+import { CrdtRelay } from "./relay.ts";
+import { resolveTarget, type DocTarget } from "./target.ts";
 import {
   DEFAULT_CRDT_OPTIONS,
   type CrdtOptions,
@@ -39,12 +41,18 @@ export interface CrdtDeps {
   scope: (ctx: object) => string;
   guard?: SessionGuard | null;
   subscriptionLimits?: SubscriptionLimits;
+  /**
+   * May `ctx` update `row` of `model` under its policy (the row as the caller reads it)? Absent:
+   * every visible row is writable (no policies).
+   */
+  mayUpdate?: (ctx: object, db: unknown, model: string, row: Record<string, unknown>) => Promise<boolean>;
+  /** Timers for the projection debounce (tests inject fake ones). */
+  timers?: { set: (fn: () => void, ms: number) => unknown; clear: (handle: unknown) => void };
 }
 
 /** The part of a Prisma model delegate the CRDT procedures use. */
 interface Delegate {
-  findFirst(args: { where: Record<string, unknown>; select: Record<string, boolean> }): Promise<unknown>;
-  update(args: { where: Record<string, unknown>; data: Record<string, unknown>; select: Record<string, boolean> }): Promise<unknown>;
+  findFirst(args: { where: Record<string, unknown>; select?: Record<string, boolean> }): Promise<unknown>;
 }
 
 function delegateOf(db: unknown, model: ModelMeta): Delegate {
@@ -53,66 +61,88 @@ function delegateOf(db: unknown, model: ModelMeta): Delegate {
   return delegate;
 }
 
-
-const isPrismaNotFound = (error: unknown) => (error as { code?: unknown } | null)?.code === "P2025";
-
 /**
- * CRDT documents of `@crdt` fields: the three procedures' work (`pull`, `push` in the mutation's
- * transaction, `stream`), the sidecar store and the node's stream hub.
+ * CRDT documents of `@crdt` fields: the three procedures' work (`pull`, `push`, `stream`), the
+ * node's one copy of each document, group commit, the debounced projection and the stream hub.
+ *
+ * A push: size and Loro header checked (no import), the caller's cached write verdict, then
+ * relayed at once to the document's subscribers on this node and (NOTIFY) on the others, then
+ * queued for the document's next group commit; its answer comes after COMMIT (durable).
  */
 export function createCrdt(deps: CrdtDeps) {
   const options: Required<CrdtOptions> = { ...DEFAULT_CRDT_OPTIONS, ...deps.options };
-  const cache = new DocCache(options.cachedDocs);
-  const counters = { pushes: 0, compactions: 0 };
   const installed = new Set<string>();
   const storeSql: CrdtSql = deps.sql;
 
   /** Deleting a row deletes its documents: a trigger per CRDT model, installed on first use. */
-  async function ensureDeletionTrigger(sql: CrdtSql, model: ModelMeta, remember: boolean): Promise<void> {
-    if (installed.has(model.name)) return;
-    if (await hasDeletionTrigger(sql, model)) {
-      installed.add(model.name); // seen before creating it here: someone committed it
-      return;
+  async function ensureDeletionTrigger(t: DocTarget): Promise<void> {
+    if (installed.has(t.model.name)) return;
+    if (!(await hasDeletionTrigger(storeSql, t.model))) {
+      await deps.sql.transaction(async (tx) => {
+        for (const statement of deletionTriggerSql(t.model)) await tx.query(statement);
+      });
     }
-    for (const statement of deletionTriggerSql(model)) await sql.query(statement);
-    // Inside a mutation the transaction may still roll back: only a committed install counts.
-    if (remember) installed.add(model.name);
+    installed.add(t.model.name);
   }
 
   const visible = (db: unknown, t: DocTarget) =>
     delegateOf(db, t.model).findFirst({ where: { [t.pk.name]: t.pkValue }, select: { [t.pk.name]: true } });
 
-
-  /** Reconciles the stored document with a column written by something else (own transaction). */
-  async function reconcile(t: DocTarget): Promise<void> {
-    await ensureDeletionTrigger(storeSql, t.model, true);
-    await deps.sql.transaction((tx) => editDoc(tx, t, cache, options, () => undefined));
+  /** The write check, run through the caller's policy-scoped client (its reads recorded). */
+  async function writable(db: unknown, ctx: object, t: DocTarget): Promise<"yes" | "hidden" | "refused"> {
+    if (!deps.mayUpdate) return (await visible(db, t)) ? "yes" : "hidden";
+    const row = (await delegateOf(db, t.model).findFirst({ where: { [t.pk.name]: t.pkValue } })) as Record<string, unknown> | null;
+    if (!row) return "hidden";
+    return (await deps.mayUpdate(ctx, db, t.model.name, row)) ? "yes" : "refused";
   }
 
-  /** The committed document, reconciled with its column first if they differ; null if the row is gone. */
-  async function read(t: DocTarget): Promise<LoroDoc | null> {
-    const doc = await loadDoc(storeSql, t);
-    const row = await readColumn(storeSql, t, false);
-    if (!row) return null;
-    if (columnMatches(t, doc, row.value)) return doc;
-    await reconcile(t);
-    return loadDoc(storeSql, t);
-  }
+  let hub: DocHub;
+  const writer = new DocWriter({
+    sql: deps.sql,
+    schema: deps.schema,
+    log: deps.log,
+    options,
+    committed: (sd) => hub.committed(sd),
+    ensureTrigger: ensureDeletionTrigger,
+    setTimer: deps.timers?.set,
+    clearTimer: deps.timers?.clear,
+  });
 
-  const hub = new DocHub({
+  hub = new DocHub({
     sql: deps.sql,
     schema: deps.schema,
     log: deps.log,
     feed: deps.feed,
-    read,
+    docs: writer.docs,
+    load: (sd) => writer.syncIn(sd),
     visible: async (db, t) => (await visible(db, t)) !== null,
+    writable,
     access: deps.access,
-    reconcile,
+    rowChanged: (sd) => writer.scheduleProjection(sd),
+    lastLeft: (sd) => void writer.projectNow(sd.target.key),
     maxQueuedMessages: options.maxQueuedStreamMessages,
     maxQueuedBytes: options.maxQueuedStreamBytes,
+    maxWriteChecks: options.maxWriteChecks,
+    writeCheckIdleMs: options.writeCheckIdleMs,
   });
 
-  function checkUpdateSize(update: string): Uint8Array {
+  const relayOn = options.relay ?? deps.sql.engine === "postgres";
+  const relay = relayOn
+    ? new CrdtRelay({
+        sql: deps.sql,
+        log: deps.log,
+        deliver: (key, update) => {
+          try {
+            const meta = decodeImportBlobMeta(decodeBase64(update, "update"), false);
+            hub.relay(key, update, meta.partialStartVersionVector, meta.partialEndVersionVector);
+          } catch {
+            // not a Loro update: a node of another version, or noise on the channel
+          }
+        },
+      })
+    : null;
+
+  function checkUpdate(update: string): { bytes: Uint8Array; meta: ReturnType<typeof decodeImportBlobMeta> } {
     const tooLarge = () =>
       new TRPCError({ code: "PAYLOAD_TOO_LARGE", message: `update exceeds ${options.maxUpdateBytes} bytes` });
     if (base64DecodedLength(update) > options.maxUpdateBytes) throw tooLarge();
@@ -120,75 +150,65 @@ export function createCrdt(deps: CrdtDeps) {
     if (bytes.byteLength > options.maxUpdateBytes) throw tooLarge();
     if (bytes.byteLength === 0) throw badRequest("update is empty");
     try {
-      decodeImportBlobMeta(bytes, true); // header and checksum, before any database work
+      // Header and checksum: a well-formed Loro update or snapshot, without importing it.
+      return { bytes, meta: decodeImportBlobMeta(bytes, true) };
     } catch {
       throw badRequest("update is not a Loro update");
     }
-    return bytes;
   }
+
+  let recovered: Promise<void> | null = null;
 
   return {
     options,
+
+    /**
+     * At node start: projects documents whose projection was due when a node stopped (a kill
+     * loses no acknowledged edit, and the column catches up here), and starts the relay.
+     */
+    start(): Promise<void> {
+      recovered ??= (async () => {
+        await relay?.start().catch((error: unknown) => deps.log.warn({ err: (error as Error).message }, "crdt: relay listen failed"));
+        const n = await writer.recover();
+        if (n > 0) deps.log.info({ documents: n }, "crdt: projected documents left due by a stopped node");
+      })();
+      return recovered;
+    },
 
     /** `$crdt.pull`: what the caller's version lacks, and the server's version. `db`: the query's `ctx.db`. */
     async pull(db: unknown, input: CrdtPullInput): Promise<CrdtUpdateMessage> {
       const t = resolveTarget(deps.schema, input);
       const from = decodeVersion(input.version);
       if (!(await visible(db, t))) throw notFound();
-      await ensureDeletionTrigger(storeSql, t.model, true);
-      const doc = await read(t);
-      if (!doc) throw notFound();
-      return { update: encodeBase64(doc.export({ mode: "update", from })), version: encodeVersion(doc.oplogVersion()) };
-    },
-
-    /**
-     * `$crdt.push`, inside the mutation's transaction (`db` = its `ctx.db`): import, log, project
-     * into the column through `db` (so the update policy and change capture apply). Any error
-     * rolls the whole transaction back.
-     */
-    async push(db: unknown, input: CrdtPushInput): Promise<CrdtPushResult> {
-      const t = resolveTarget(deps.schema, input);
-      const bytes = checkUpdateSize(input.update);
-      const delegate = delegateOf(db, t.model);
-      if (!(await visible(db, t))) throw notFound();
-      const sql: CrdtSql = unscopedRawSql(db);
-      await ensureDeletionTrigger(sql, t.model, false);
-      const result = await editDoc(sql, t, cache, options, (doc) => {
-        let pending: unknown;
-        try {
-          pending = doc.import(bytes).pending;
-        } catch {
-          throw badRequest("update could not be imported (malformed)");
-        }
-        if (pending) throw badRequest("update depends on changes the server does not have: pull first");
+      const sd = writer.docs.get(t);
+      return sd.run(async () => {
+        const doc = await writer.syncIn(sd);
+        if (!doc) throw notFound();
+        return { update: encodeBase64(doc.export({ mode: "update", from })), version: encodeVersion(doc.oplogVersion()) };
       });
-      if (!result) throw notFound();
-      // Taken now: the cached document may serve the next push once this transaction commits.
-      const version = encodeVersion(result.doc.oplogVersion());
-      try {
-        await delegate.update({
-          where: { [t.pk.name]: t.pkValue },
-          data: { [t.field.name]: projection(t, result.doc) },
-          select: { [t.pk.name]: true },
-        });
-      } catch (error) {
-        cache.evict(t.key);
-        if (isPrismaNotFound(error)) throw notFound();
-        throw error;
-      }
-      counters.pushes += 1;
-      if (result.compacted) counters.compactions += 1;
-      return { version };
+    },
+
+    /** `$crdt.push`: checks, relay, group commit; resolves once the update is durable. */
+    async push(ctx: object, input: CrdtPushInput): Promise<CrdtPushResult> {
+      const t = resolveTarget(deps.schema, input);
+      const { bytes, meta } = checkUpdate(input.update);
+      await hub.mayWrite(t, ctx, deps.scope(ctx));
+      hub.relay(t.key, input.update, meta.partialStartVersionVector, meta.partialEndVersionVector);
+      relay?.send(t.key, input.update);
+      const end = meta.partialEndVersionVector.toJSON() as Map<string, number>;
+      return { version: await writer.push(t, bytes, end) };
     },
 
     /**
-     * `$crdt.stream`: catch-up from `version`, then every committed change, on any node; NOT_FOUND
-     * when the caller cannot read the row, or as soon as it no longer can.
+     * `$crdt.stream`: catch-up from `version`, then every update — relayed as it arrives, and
+     * everything committed, on any node; NOT_FOUND when the caller cannot read the row, or as
+     * soon as it no longer can.
      */
     async *stream(ctx: object, input: CrdtStreamInput, signal: AbortSignal): AsyncGenerator<CrdtUpdateMessage> {
       const t = resolveTarget(deps.schema, input);
       const from = decodeVersion(input.version);
-      await ensureDeletionTrigger(storeSql, t.model, true);
+      await ensureDeletionTrigger(t);
+      if (relay) await relay.start().catch(() => undefined);
       const release = deps.subscriptionLimits?.acquire(ctx) ?? (() => undefined);
       const finished = new AbortController();
       try {
@@ -206,6 +226,9 @@ export function createCrdt(deps: CrdtDeps) {
       }
     },
 
+    /** Projects every document whose projection is due now (tests; shutdown does it too). */
+    flushProjections: () => writer.flushProjections(),
+
     stats(): CrdtStats {
       const streamed = hub.stats();
       return {
@@ -215,12 +238,20 @@ export function createCrdt(deps: CrdtDeps) {
         streamQueuedBytes: streamed.queuedBytes,
         streamFolds: hub.counters.folds,
         accessRechecks: streamed.rechecks,
-        ...counters,
+        pushes: writer.counters.pushes,
+        commits: writer.counters.commits,
+        pushesInFlight: writer.counters.inFlight,
+        projections: writer.counters.projections,
+        compactions: writer.counters.compactions,
         reloads: hub.counters.reloads,
       };
     },
 
-    close: () => hub.close(),
+    async close(): Promise<void> {
+      await writer.close();
+      await relay?.close();
+      await hub.close();
+    },
   };
 }
 

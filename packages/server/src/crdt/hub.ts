@@ -1,4 +1,4 @@
-import { LoroDoc, VersionVector } from "loro-crdt";
+import { VersionVector, type LoroDoc } from "loro-crdt";
 import { TRPCError } from "@trpc/server";
 import { AccessWatch, type AccessLease, type RecordedRun, type Revocation } from "../access/index.ts";
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
@@ -8,7 +8,8 @@ import type { ModelMeta, SchemaMeta } from "../schema/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { encodeBase64, encodeVersion, hasNews, notFound } from "./codec.ts";
 import { fetchUpdates } from "./docStore.ts";
-import { columnMatches, crdtModels, docKey, type DocTarget } from "./target.ts";
+import type { ServerDoc, ServerDocs } from "./serverDoc.ts";
+import { crdtModels, docKey, type DocTarget } from "./target.ts";
 import type { CrdtUpdateMessage } from "./types.ts";
 
 export const UPDATES_TABLE = "_tether_crdt_updates";
@@ -19,14 +20,23 @@ export interface HubDeps {
   log: Logger;
   /** The node's change feed (shared with the reactor). */
   feed: () => Promise<ChangeFeed>;
-  /** The committed document, reconciled with its column; null when the row is gone. */
-  read: (t: DocTarget) => Promise<LoroDoc | null>;
+  /** The node's one copy of each document (shared with pushes and projection). */
+  docs: ServerDocs;
+  /** Brings the copy to the committed document (inside its `run`); null when the row is gone. */
+  load: (sd: ServerDoc) => Promise<LoroDoc | null>;
   /** Whether the row is visible through `db` (the caller's policy-scoped client). */
   visible: (db: unknown, t: DocTarget) => Promise<boolean>;
+  /** Whether `ctx` may update the row (visible, and its model's update policy admits it). */
+  writable: (db: unknown, ctx: object, t: DocTarget) => Promise<"yes" | "hidden" | "refused">;
+  /** Cached write verdicts (see `CrdtOptions.maxWriteChecks` / `writeCheckIdleMs`). */
+  maxWriteChecks: number;
+  writeCheckIdleMs: number;
   /** Runs a check as a caller, recording what it read (the readability watch's runner). */
   access: RecordedRun;
-  /** Brings the document in line with a column something else wrote (own transaction). */
-  reconcile: (t: DocTarget) => Promise<void>;
+  /** The row changed: a projection pass checks the column for a foreign write (and absorbs it). */
+  rowChanged: (sd: ServerDoc) => void;
+  /** The document's last subscriber on this node left: project it now rather than later. */
+  lastLeft: (sd: ServerDoc) => void;
   /** Per-subscriber bound of queued updates (see `CrdtOptions.maxQueuedStreamMessages` / `…Bytes`). */
   maxQueuedMessages: number;
   maxQueuedBytes: number;
@@ -49,22 +59,40 @@ interface Subscriber {
   readonly queue: AsyncQueue<Queued>;
   /** Its hold on "may read this row", shared with its scope's other subscribers of the document. */
   lease: AccessLease | null;
+  /** Its catch-up is queued: relayed updates may follow it (never overtake it). */
+  caughtUp: boolean;
 }
 
-/** One streamed document on this node: its committed state and its subscribers. */
+/** One streamed document on this node: its subscribers, over the node's one copy of it. */
 class HubDoc {
-  doc = new LoroDoc();
   readonly subscribers = new Set<Subscriber>();
-  private chain: Promise<void> = Promise.resolve();
   closed = false;
-  constructor(readonly target: DocTarget) {}
-
-  /** Work on this document runs one piece at a time, in feed order. */
-  run(fn: () => Promise<void> | void): Promise<void> {
-    const next = this.chain.then(fn);
-    this.chain = next.catch(() => undefined);
-    return next;
+  constructor(readonly sd: ServerDoc) {
+    sd.pins += 1;
   }
+
+  get target(): DocTarget {
+    return this.sd.target;
+  }
+
+  /** The committed copy (loaded by the first piece of work queued for it). */
+  get doc(): LoroDoc {
+    return this.sd.doc!;
+  }
+
+  get loaded(): boolean {
+    return this.sd.doc !== null;
+  }
+
+  /** Work on this document runs one piece at a time, in feed order, with commits between. */
+  run(fn: () => Promise<void> | void): Promise<void> {
+    return this.sd.run(async () => {
+      if (!this.closed && !this.loaded) await this.load();
+      if (!this.closed) await fn();
+    });
+  }
+
+  load: () => Promise<void> = async () => undefined;
 }
 
 /** What one feed transaction means for one streamed document. */
@@ -92,6 +120,9 @@ export class DocHub {
   readonly counters = { reloads: 0, folds: 0 };
   /** Readability of each (document, scope), re-checked when a change touches what it read. */
   private readonly access: AccessWatch;
+  /** Write verdicts per (document, scope), held as leases on the same watch (oldest use first). */
+  private readonly writers = new Map<string, WriteVerdict>();
+  private writerSweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly deps: HubDeps) {
     for (const model of crdtModels(deps.schema)) this.modelsByTable.set(model.table, model);
@@ -132,7 +163,7 @@ export class DocHub {
     // either seen by them or delivered after this subscriber is registered.
     await this.start();
     if (this.closed) return;
-    const subscriber: Subscriber = { version, delivered: version, queuedBytes: 0, queue: new AsyncQueue<Queued>(), lease: null };
+    const subscriber: Subscriber = { version, delivered: version, queuedBytes: 0, queue: new AsyncQueue<Queued>(), lease: null, caughtUp: false };
     subscriber.lease = await this.access.open(`${t.key}\u0000${scope}`, ctx, (db) => this.deps.visible(db, t), (why) =>
       subscriber.queue.end(revocationError(why)),
     );
@@ -143,14 +174,15 @@ export class DocHub {
     }
     let hd = this.docs.get(t.key);
     if (!hd) {
-      const fresh = new HubDoc(t);
+      const fresh = new HubDoc(this.deps.docs.get(t));
+      fresh.load = () => this.load(fresh);
       hd = fresh;
       this.docs.set(t.key, fresh);
       const rowKey = `${t.model.name}\u0000${t.rowId}`;
       let docsOfRow = this.byRow.get(rowKey);
       if (!docsOfRow) this.byRow.set(rowKey, (docsOfRow = new Set()));
       docsOfRow.add(fresh);
-      void fresh.run(() => this.load(fresh)).catch(() => undefined);
+      void fresh.run(() => undefined).catch(() => undefined);
     }
     const doc = hd;
     doc.subscribers.add(subscriber);
@@ -160,6 +192,7 @@ export class DocHub {
       void doc.run(() => {
         if (doc.closed || subscriber.queue.isEnded) return;
         const current = doc.doc.oplogVersion();
+        subscriber.caughtUp = true;
         this.send(doc, subscriber, encodeBase64(doc.doc.export({ mode: "update", from: subscriber.version })), current, encodeVersion(current));
       });
       if (signal.aborted) return;
@@ -179,12 +212,72 @@ export class DocHub {
     }
   }
 
+  /**
+   * The write check of a push: decided once per (document, scope) and kept while nothing the
+   * check read changes (the access watch re-runs it then, and a revocation drops it), not one
+   * policy-checked read per push. NOT_FOUND when the row is hidden, FORBIDDEN when its update
+   * policy refuses.
+   */
+  async mayWrite(t: DocTarget, ctx: object, scope: string): Promise<void> {
+    await this.start();
+    const key = `${t.key}\u0000w\u0000${scope}`;
+    let verdict = this.writers.get(key);
+    if (verdict) {
+      this.writers.delete(key); // most recently used last
+      this.writers.set(key, verdict);
+    } else {
+      const fresh: WriteVerdict = { lease: null, opening: null, reason: "refused", used: Date.now() };
+      verdict = fresh;
+      this.writers.set(key, fresh);
+      fresh.opening = this.access
+        .open(key, ctx, async (db) => {
+          const answer = await this.deps.writable(db, ctx, t);
+          if (answer !== "yes") fresh.reason = answer;
+          return answer === "yes";
+        }, () => this.dropWriter(key, fresh))
+        .then((lease) => (fresh.lease = lease));
+      this.trimWriters();
+    }
+    verdict.used = Date.now();
+    const reason = verdict.reason;
+    const lease = verdict.lease ?? (await verdict.opening!.catch((error: unknown) => {
+      this.dropWriter(key, verdict);
+      throw error;
+    }));
+    const allowed = lease ? await lease.current() : false;
+    if (allowed) return;
+    this.dropWriter(key, verdict);
+    const why = verdict.reason ?? reason;
+    throw why === "hidden" ? notFound() : new TRPCError({ code: "FORBIDDEN", message: `update of ${t.model.name} refused by its policy` });
+  }
+
+  private dropWriter(key: string, verdict: WriteVerdict): void {
+    if (this.writers.get(key) === verdict) this.writers.delete(key);
+    verdict.lease?.release();
+    verdict.lease = null;
+  }
+
+  private trimWriters(): void {
+    for (const [key, verdict] of this.writers) {
+      if (this.writers.size <= this.deps.maxWriteChecks) break;
+      this.dropWriter(key, verdict);
+    }
+    this.writerSweep ??= setInterval(() => {
+      const idle = Date.now() - this.deps.writeCheckIdleMs;
+      for (const [key, verdict] of this.writers) if (verdict.used < idle && verdict.lease) this.dropWriter(key, verdict);
+    }, Math.max(1_000, this.deps.writeCheckIdleMs / 2));
+    this.writerSweep.unref?.();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    if (this.writerSweep) clearInterval(this.writerSweep);
+    for (const [key, verdict] of this.writers) this.dropWriter(key, verdict);
     this.subscription?.close();
     await this.access.close();
     for (const hd of this.docs.values()) {
       for (const subscriber of hd.subscribers) subscriber.queue.end();
+      if (!hd.closed) hd.sd.pins -= 1;
       hd.closed = true;
     }
     this.docs.clear();
@@ -192,7 +285,9 @@ export class DocHub {
   }
 
   private drop(hd: HubDoc): void {
+    if (!hd.closed) hd.sd.pins -= 1;
     hd.closed = true;
+    this.deps.lastLeft(hd.sd);
     if (this.docs.get(hd.target.key) === hd) this.docs.delete(hd.target.key);
     const rowKey = `${hd.target.model.name}\u0000${hd.target.rowId}`;
     const docsOfRow = this.byRow.get(rowKey);
@@ -206,20 +301,44 @@ export class DocHub {
     this.drop(hd);
   }
 
-  /** (Re)loads the committed document from the database; the row gone ends every stream. */
+  /** (Re)loads the committed document from the database (inside its `run`); the row gone ends every stream. */
   private async load(hd: HubDoc): Promise<void> {
     if (hd.closed) return;
     let loaded: LoroDoc | null;
     try {
-      loaded = await this.deps.read(hd.target);
+      loaded = await this.deps.load(hd.sd);
     } catch (error) {
       this.deps.log.warn({ err: (error as Error).message, model: hd.target.model.name }, "crdt: loading a streamed document failed");
       this.fail(hd, error);
       return;
     }
-    if (!loaded) return this.fail(hd, notFound());
-    // Everything the old copy had is committed, so it is in the loaded one too.
-    hd.doc = loaded;
+    if (!loaded) this.fail(hd, notFound());
+  }
+
+  /**
+   * Relay first: an update that passed validation and the pusher's write check goes to this
+   * node's subscribers of the document now, before it is durable (its sender keeps it until
+   * acked; peers merge idempotently). A subscriber whose access is being re-checked gets it with
+   * the commit's fan-out instead, once the verdict is in.
+   */
+  relay(key: string, update: string, start: VersionVector, end: VersionVector): void {
+    const hd = this.docs.get(key);
+    if (!hd || hd.closed) return;
+    for (const s of hd.subscribers) {
+      if (!s.caughtUp || s.queue.isEnded || s.lease?.current() !== true) continue;
+      if (!hasNews(end, s.version)) continue; // it has all of it (its own push echoed)
+      const order = s.version.compare(start);
+      // Contiguous with what it has: its version moves on (the commit's fan-out sends nothing
+      // twice). Otherwise sent anyway; the fan-out later fills what lies between.
+      const next = order !== undefined && order >= 0 ? merged(s.version, end) : s.version;
+      this.send(hd, s, update, next, "", () => encodeVersion(next));
+    }
+  }
+
+  /** A commit on this node changed the copy (inside its `run`): subscribers get what they lack. */
+  async committed(sd: ServerDoc): Promise<void> {
+    const hd = this.docs.get(sd.target.key);
+    if (hd && hd.sd === sd) await this.fanOut(hd);
   }
 
   private onFeedEvent(event: FeedEvent): void {
@@ -231,6 +350,7 @@ export class DocHub {
       for (const hd of this.docs.values()) {
         void hd.run(async () => {
           this.counters.reloads += 1;
+          hd.sd.doc = null;
           await this.load(hd);
           await this.fanOut(hd);
         }).catch((error) => this.fail(hd, error));
@@ -279,34 +399,29 @@ export class DocHub {
     if (hd.closed) return;
     if (w.deleted) return this.fail(hd, notFound("the document's row was deleted"));
     if (w.updateIds.length > 0) await this.importUpdates(hd, w.updateIds);
-    if (w.rowChanged) {
-      const t = hd.target;
-      const column = t.field.column!;
-      const known = !w.rowChanged.omitted.includes(column) && w.rowChanged.new !== null && column in w.rowChanged.new;
-      // A column this node's copy does not project was written by something other than a push
-      // (or this copy lags): reconciling under the row lock decides, and logs an edit if needed.
-      if (!known || !columnMatches(t, hd.doc, w.rowChanged.new![column])) {
-        void this.deps.reconcile(t).catch((error) =>
-          this.deps.log.warn({ err: (error as Error).message, model: t.model.name }, "crdt: reconciling a document with its column failed"),
-        );
-      }
-    }
+    // The column changed: this node's own projection, or a foreign write. A projection pass
+    // under the row lock tells them apart (by the md5 it recorded) and absorbs a foreign one.
+    if (w.rowChanged) this.deps.rowChanged(hd.sd);
     await this.fanOut(hd);
   }
 
   private async importUpdates(hd: HubDoc, ids: number[]): Promise<void> {
-    const found = await fetchUpdates(this.deps.sql, ids);
-    let complete = found.size === ids.length;
+    // This node's own commits, and whatever the last load covered, are in the copy already.
+    const news = ids.filter((id) => id > hd.sd.through);
+    if (news.length === 0) return;
+    const found = await fetchUpdates(this.deps.sql, news);
+    let complete = found.size === news.length;
     if (complete) {
-      for (const id of ids) {
-        const status = hd.doc.import(found.get(id)!);
-        if (status.pending) complete = false;
-      }
+      const status = hd.doc.importBatch(news.map((id) => found.get(id)!));
+      if (status.pending) complete = false;
+      else hd.sd.through = Math.max(hd.sd.through, ...news);
     }
     // An update compacted away before this node fetched it (or one whose dependencies this
-    // copy lacks): the stored document has everything.
+    // copy lacks): the stored document has everything — and every id up to its last one, so the
+    // other queued updates the compaction folded cost no further reload.
     if (!complete) {
       this.counters.reloads += 1;
+      hd.sd.doc = null;
       await this.load(hd);
     }
   }
@@ -316,7 +431,7 @@ export class DocHub {
    * or an earlier feed event called for is awaited: nothing reaches a reader who lost access).
    */
   private async fanOut(hd: HubDoc): Promise<void> {
-    if (hd.closed) return;
+    if (hd.closed || !hd.loaded) return;
     const current = hd.doc.oplogVersion();
     const due = [...hd.subscribers].filter((s) => !s.queue.isEnded && hasNews(current, s.version));
     if (due.length === 0) return;
@@ -345,20 +460,42 @@ export class DocHub {
    * taken yet) is replaced by one update from what it has taken — the same document state in
    * one message, whatever the number of edits it missed.
    */
-  private send(hd: HubDoc, s: Subscriber, update: string, current: VersionVector, version: string): void {
+  private send(hd: HubDoc, s: Subscriber, update: string, current: VersionVector, version: string, versionOf?: () => string): void {
     let bytes = update.length;
     const full = s.queue.length >= this.deps.maxQueuedMessages || s.queuedBytes + bytes > this.deps.maxQueuedBytes;
-    if (full && s.queue.length > 0) {
+    if (full && s.queue.length > 0 && hd.loaded) {
       s.queue.clear();
       s.queuedBytes = 0;
       update = encodeBase64(hd.doc.export({ mode: "update", from: s.delivered }));
       bytes = update.length;
       this.counters.folds += 1;
+      // Folded from the committed copy: what it holds is what this subscriber now has.
+      current = hd.doc.oplogVersion();
+      version = encodeVersion(current);
+      versionOf = undefined;
     }
-    s.queue.push({ message: { update, version }, version: current, bytes });
+    s.queue.push({ message: { update, version: versionOf ? versionOf() : version }, version: current, bytes });
     s.queuedBytes += bytes;
     s.version = current;
   }
+}
+
+/** The per-peer maximum of two versions. */
+function merged(a: VersionVector, b: VersionVector): VersionVector {
+  const out = new Map(a.toJSON() as Map<`${number}`, number>);
+  for (const [peer, counter] of b.toJSON() as Map<`${number}`, number>) {
+    if ((out.get(peer) ?? 0) < counter) out.set(peer, counter);
+  }
+  return VersionVector.parseJSON(out);
+}
+
+/** A cached write check: its lease on the access watch (null while opening, or refused). */
+interface WriteVerdict {
+  lease: AccessLease | null;
+  opening: Promise<AccessLease | null> | null;
+  /** Why the check last said no. */
+  reason: "hidden" | "refused";
+  used: number;
 }
 
 /** How a stream ends when its reader loses access: NOT_FOUND (hidden) or a retryable failure. */

@@ -8,7 +8,7 @@ export interface CrdtOptions {
   compactEveryUpdates?: number;
   /** … or once its logged updates add up to this many bytes. Default 1 MiB. */
   compactEveryBytes?: number;
-  /** Documents a node keeps decoded in memory for pushes (LRU). Default 500. */
+  /** Documents a node keeps decoded in memory (its one copy of each, LRU over idle ones). Default 500. */
   cachedDocs?: number;
   /**
    * Updates queued for one `$crdt.stream` subscriber that is not reading (SSE pauses a stream on
@@ -19,6 +19,21 @@ export interface CrdtOptions {
   maxQueuedStreamMessages?: number;
   /** … or once its queued updates add up to this many bytes (base64). Default 4 MiB. */
   maxQueuedStreamBytes?: number;
+  /**
+   * The column is written from the document at most this long after a commit changed it (the
+   * changes meanwhile go together), at once when the document's last subscriber on the node
+   * leaves and at shutdown; a node that stopped first leaves it to the next start. Default 250 ms.
+   */
+  projectionDelayMs?: number;
+  /**
+   * Relay pushed updates to other nodes through NOTIFY before they are durable (`tether_crdt`).
+   * null: on with Postgres, off with PGlite (one process: nobody to relay to). Default null.
+   */
+  relay?: boolean | null;
+  /** Write verdicts (document, scope) a node keeps for pushes. Default 10,000. */
+  maxWriteChecks?: number;
+  /** … each dropped after this long unused (re-checked on the next push). Default 60 s. */
+  writeCheckIdleMs?: number;
 }
 
 export const DEFAULT_CRDT_OPTIONS: Required<CrdtOptions> = {
@@ -28,6 +43,10 @@ export const DEFAULT_CRDT_OPTIONS: Required<CrdtOptions> = {
   cachedDocs: 500,
   maxQueuedStreamMessages: 256,
   maxQueuedStreamBytes: 4 * 1024 * 1024,
+  projectionDelayMs: 250,
+  relay: null,
+  maxWriteChecks: 10_000,
+  writeCheckIdleMs: 60_000,
 };
 
 const base64 = z.string().max(64 * 1024 * 1024);
@@ -70,6 +89,12 @@ export interface CrdtStats {
   /** Readability re-checks run because a committed change touched what a check read. */
   accessRechecks: number;
   pushes: number;
+  /** Group commits (transactions that logged pushed updates): pushes / commits = the batching. */
+  commits: number;
+  /** Pushes accepted and not yet answered (queued for, or in, a group commit). */
+  pushesInFlight: number;
+  /** Projections of documents into their columns. */
+  projections: number;
   compactions: number;
   /** Times a node had to reload a document because an update it was told about was compacted away. */
   reloads: number;

@@ -113,6 +113,11 @@ CREATE TABLE IF NOT EXISTS "_tether_crdt_docs" (
   "updated_at"      timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY ("model", "row_id", "field")
 );
+-- The column is projected from the document debounced (crdt/projector.ts): md5 of what was last
+-- written into it (a different md5 there means someone else wrote it), and the version projected
+-- (behind "version": a projection is due, also after a crash).
+ALTER TABLE "_tether_crdt_docs" ADD COLUMN IF NOT EXISTS "projected" text;
+ALTER TABLE "_tether_crdt_docs" ADD COLUMN IF NOT EXISTS "projected_version" bytea;
 CREATE TABLE IF NOT EXISTS "_tether_crdt_updates" (
   "id"     bigserial PRIMARY KEY,
   "model"  text NOT NULL,

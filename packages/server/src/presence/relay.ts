@@ -1,18 +1,13 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../log/index.ts";
-import type { Listening, SqlClient } from "../store/index.ts";
+import { NotifyChannel } from "../notify/index.ts";
+import type { SqlClient } from "../store/index.ts";
 import type { PresenceRoom, RoomRelay } from "./room.ts";
 
 /** The NOTIFY channel presence changes travel on between nodes. */
 export const PRESENCE_CHANNEL = "tether_presence";
 /** Where a message too big for a NOTIFY payload waits for the other nodes (UNLOGGED, swept). */
 export const PRESENCE_SPILL_TABLE = "_tether_presence_spill";
-/** NOTIFY payloads must stay under 8000 bytes; a bigger message goes through the spill table. */
-const MAX_PAYLOAD_BYTES = 7_900;
-/** Spilled rows older than this are deleted (every node reads its notification within ms). */
-const SPILL_KEEP_MS = 60_000;
-/** Messages sent per NOTIFY statement. */
-const BATCH = 100;
 
 /**
  * What travels on the channel. `n` is the sending node, `q` its sequence number (keeps every
@@ -26,7 +21,6 @@ const BATCH = 100;
  *   no longer has the room (with nothing), so the asker can drop what that node deleted.
  * - `alive`: `n` is up (every timeout/3 while it holds entries); its entries stay.
  * - `bye`: `n` is closing (or recovering from lost sends); drop everything it holds.
- * - `x`: the message is row `x` of the spill table.
  */
 type Message =
   | { n: string; q: number; k: "set"; r: string; c: string; s: unknown }
@@ -35,8 +29,6 @@ type Message =
   | { n: string; q: number; k: "sync"; r: string; again?: 1 }
   | { n: string; q: number; k: "alive" }
   | { n: string; q: number; k: "bye" };
-
-type Envelope = Message | { n: string; q: number; x: string };
 
 export interface PresenceRelayOptions {
   sql: SqlClient;
@@ -62,22 +54,28 @@ export interface PresenceRelayOptions {
 export class PresenceRelay implements RoomRelay {
   readonly nodeId = randomBytes(6).toString("hex");
   private seq = 0;
-  private listening: Promise<Listening> | null = null;
-  private connectedOnce = false;
-  private readonly outbox: string[] = [];
-  private sending: Promise<void> | null = null;
+  private readonly channel: NotifyChannel;
   /** Sends were lost (database unreachable): once sending works again, re-announce everything. */
   private lostSends = false;
-  private inbox: Promise<void> = Promise.resolve();
-  private spillTable: Promise<void> | null = null;
-  private lastSpillSweep = 0;
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private closed = false;
 
   constructor(private readonly options: PresenceRelayOptions) {
+    this.channel = new NotifyChannel({
+      sql: options.sql,
+      log: options.log,
+      channel: PRESENCE_CHANNEL,
+      spillTable: PRESENCE_SPILL_TABLE,
+      onMessage: (payload) => this.receive(payload),
+      onConnect: (again) => again && this.reconnected(),
+      onSendFailed: () => (this.lostSends = true),
+      onSent: () => {
+        if (this.lostSends && !this.closed) this.reannounce();
+      },
+    });
     this.heartbeat = setInterval(
       () => {
-        if (this.listening && this.options.holdsEntries()) this.send({ k: "alive" });
+        if (this.channel.started && this.options.holdsEntries()) this.send({ k: "alive" });
       },
       Math.max(10, Math.floor(options.timeoutMs / 3)),
     );
@@ -87,13 +85,7 @@ export class PresenceRelay implements RoomRelay {
   /** Starts listening (once; a failed start is retried by the next call). */
   start(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    this.listening ??= this.options.sql
-      .listen(PRESENCE_CHANNEL, { onNotify: (payload) => this.receive(payload), onConnect: () => this.connected() })
-      .catch((error: unknown) => {
-        this.listening = null;
-        throw error;
-      });
-    return this.listening.then(() => undefined);
+    return this.channel.start();
   }
 
   /** A room was opened on this node: ask the others for what they hold in it. */
@@ -113,11 +105,9 @@ export class PresenceRelay implements RoomRelay {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.heartbeat);
-    if (this.listening) this.send({ k: "bye" });
+    if (this.channel.started) this.send({ k: "bye" });
     this.closed = true;
-    await this.sending;
-    const listening = await this.listening?.catch(() => null);
-    await listening?.close().catch(() => undefined);
+    await this.channel.close();
   }
 
   // -- sending ---------------------------------------------------------------------------------
@@ -133,24 +123,7 @@ export class PresenceRelay implements RoomRelay {
 
   private sendRaw(payload: string): void {
     if (this.closed) return;
-    this.outbox.push(payload);
-    this.sending ??= this.pump();
-  }
-
-  private async pump(): Promise<void> {
-    while (this.outbox.length > 0) {
-      const batch = this.outbox.splice(0, BATCH);
-      try {
-        const payloads: string[] = [];
-        for (const payload of batch) payloads.push(Buffer.byteLength(payload, "utf8") > MAX_PAYLOAD_BYTES ? await this.spill(payload) : payload);
-        await this.options.sql.query("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m", [PRESENCE_CHANNEL, payloads]);
-        if (this.lostSends && !this.closed) this.reannounce();
-      } catch (error) {
-        this.lostSends = true;
-        this.options.log.warn({ err: (error as Error).message, lost: batch.length }, "presence relay: notify failed");
-      }
-    }
-    this.sending = null;
+    this.channel.send(payload);
   }
 
   /**
@@ -172,38 +145,13 @@ export class PresenceRelay implements RoomRelay {
     this.sendRaw(this.header({ k: "all", r: room }) + `,"e":{${entries.join(",")}}}`);
   }
 
-  private async spill(payload: string): Promise<string> {
-    const { sql } = this.options;
-    this.spillTable ??= sql
-      .transaction(async (tx) => {
-        // Two nodes creating the table at once would collide on its catalog rows.
-        await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [PRESENCE_SPILL_TABLE]);
-        await tx.exec(
-          `CREATE UNLOGGED TABLE IF NOT EXISTS "${PRESENCE_SPILL_TABLE}" (id bigserial PRIMARY KEY, payload text NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
-        );
-      })
-      .catch((error: unknown) => {
-        this.spillTable = null;
-        throw error;
-      });
-    await this.spillTable;
-    const rows = await sql.query<{ id: string }>(`INSERT INTO "${PRESENCE_SPILL_TABLE}" (payload) VALUES ($1) RETURNING id::text AS id`, [payload]);
-    if (Date.now() - this.lastSpillSweep > SPILL_KEEP_MS / 4) {
-      this.lastSpillSweep = Date.now();
-      await sql.query(`DELETE FROM "${PRESENCE_SPILL_TABLE}" WHERE at < now() - make_interval(secs => $1)`, [SPILL_KEEP_MS / 1000]);
-    }
-    return `${this.header({ x: rows[0]!.id })}}`;
-  }
-
   // -- receiving -------------------------------------------------------------------------------
 
-  private connected(): void {
-    if (!this.connectedOnce) {
-      this.connectedOnce = true;
-      return;
-    }
-    // The listener was down: whatever was said meanwhile is lost. Keep the other nodes' entries
-    // only if they confirm them again; ask every room anew.
+  /**
+   * The listener was down: whatever was said meanwhile is lost. Keep the other nodes' entries
+   * only if they confirm them again; ask every room anew.
+   */
+  private reconnected(): void {
     for (const room of this.options.rooms()) {
       room.unconfirmRemote();
       this.send({ k: "sync", r: room.name, again: 1 });
@@ -211,26 +159,14 @@ export class PresenceRelay implements RoomRelay {
   }
 
   private receive(payload: string): void {
-    let envelope: Envelope;
+    let message: Message;
     try {
-      envelope = JSON.parse(payload) as Envelope;
+      message = JSON.parse(payload) as Message;
     } catch {
       return;
     }
-    if (this.closed || envelope.n === this.nodeId) return;
-    // Fetched at once, applied in arrival order: a spilled message is never overtaken.
-    const ready: Promise<Message | null> = "x" in envelope ? this.unspill(envelope.x) : Promise.resolve(envelope);
-    this.inbox = this.inbox
-      .then(() => ready)
-      .then((message) => {
-        if (message && !this.closed) this.apply(message);
-      })
-      .catch((error: unknown) => this.options.log.warn({ err: (error as Error).message }, "presence relay: message dropped"));
-  }
-
-  private async unspill(id: string): Promise<Message | null> {
-    const rows = await this.options.sql.query<{ payload: string }>(`SELECT payload FROM "${PRESENCE_SPILL_TABLE}" WHERE id = $1`, [id]);
-    return rows[0] ? (JSON.parse(rows[0].payload) as Message) : null;
+    if (this.closed || message.n === this.nodeId) return;
+    this.apply(message);
   }
 
   private apply(message: Message): void {

@@ -399,8 +399,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
       .mutation(async ({ ctx, input }) => presence.set(ctx as unknown as Ctx, input)),
   });
 
-  // CRDT documents: pull/push through the query/mutation builders (policies, transaction, commit
-  // header), streams fed by this node's change feed (the reactor's, started with it).
+  // CRDT documents: pull through the query builder (policies), push relayed and group-committed,
+  // streams fed by relays and this node's change feed (the reactor's, started with it).
   const crdt = createCrdt({
     sql: store.sql,
     schema,
@@ -411,10 +411,19 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     scope: (ctx) => scope(ctx as Ctx),
     guard,
     subscriptionLimits,
+    // A push's write check: the row as the caller reads it, through its model's update policy.
+    mayUpdate: async (ctx, db, model, row) => {
+      const policy = engine.policyOf(model);
+      if (!policy) return true;
+      if (!policy.update) return false;
+      const update = policy.update;
+      return (await withoutPolicies(() => update({ ...ctx, db }, row, row))) === true;
+    },
   });
   const crdtRouter = t.router({
     pull: query.input(crdtPullInput).query(({ ctx, input }) => crdt.pull(ctx.db, input)),
-    push: mutation.input(crdtPushInput).mutation(({ ctx, input }) => crdt.push(ctx.db, input)),
+    // Not a transactional mutation: pushes to one document are committed in groups (crdt/docWriter.ts).
+    push: base.input(crdtPushInput).mutation(({ ctx, input }) => crdt.push(ctx, input)),
     stream: base.input(crdtStreamInput).subscription(({ ctx, input, signal }) => crdt.stream(ctx, input, signal ?? new AbortController().signal)),
   });
 
@@ -615,6 +624,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     /** Opens the change feed and starts the reactor (and the job runtime, if the app has jobs). */
     async start() {
       await reactor.start();
+      await crdt.start();
       if (jobRuntime.enabled) await jobRuntime.start();
     },
     async close() {
