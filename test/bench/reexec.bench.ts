@@ -10,8 +10,7 @@
  * variant does exactly the same executions. CPU is process.cpuUsage() over the measured rounds
  * (user+system, all threads of this process — PGlite's work included, Postgres' excluded).
  *
- * Variants: "before" = plan cache off, no multiplexing, no result sharing; then each switched on
- * in turn; "after" = everything on (the defaults).
+ * Variants: "before" = plan cache off, no multiplexing; "+planCache"; "+multiplex" (both on).
  */
 import { initTether, createStore, migrate, type ChangeFeed, type Engine, type ReactorConfig } from "@tether/server";
 import { z } from "zod";
@@ -29,7 +28,7 @@ interface Variant {
 const VARIANTS: Variant[] = [
   { name: "before", planCache: false, reactor: { multiplexStatements: false } },
   { name: "+planCache", planCache: true, reactor: { multiplexStatements: false } },
-  { name: "after (all on)", planCache: true, reactor: {} },
+  { name: "+multiplex", planCache: true, reactor: { multiplexStatements: true } },
 ];
 
 /** A feed that never delivers: the bench decides when groups re-run. */

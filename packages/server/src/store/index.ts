@@ -9,5 +9,5 @@ export { withQuerySignal, querySignal, watchQueryWaits, QueryCancelledError, CAN
 export type { QueryWaitWatcher } from "./cancellation.ts";
 export { configurePlanCache, planCacheStats, DEFAULT_PLAN_CACHE } from "./planCache.ts";
 export type { PlanCacheConfig, PlanCacheStats } from "./planCache.ts";
-export { multiplexQueries, DEFAULT_MULTIPLEX } from "./multiplex.ts";
+export { multiplexQueries, multiplexStats, DEFAULT_MULTIPLEX } from "./multiplex.ts";
 export type { MultiplexConfig } from "./multiplex.ts";

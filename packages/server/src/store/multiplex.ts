@@ -138,8 +138,10 @@ export type RunStatement = (args: unknown[], signal: AbortSignal) => Promise<unk
 export interface Multiplexer {
   /** Queues a merge-able statement of an opted-in call; settles with its own result. */
   enqueue(statement: { config: QueryConfig; values: unknown[] }, signal: AbortSignal): Promise<unknown>;
-  readonly stats: { statements: number; merged: number; fallbacks: number };
 }
+
+/** Process-wide counters: statements sent, statements that went out merged, merged statements that failed and ran alone. */
+export const multiplexStats = { statements: 0, merged: 0, fallbacks: 0 };
 
 /**
  * `run(args, signal, fn)` runs one statement; `inContext(signal, fn)` runs fn as a call under
@@ -153,7 +155,7 @@ export function createMultiplexer(
 ): Multiplexer {
   let pending = new Map<string, Member[]>();
   let scheduled = false;
-  const stats = { statements: 0, merged: 0, fallbacks: 0 };
+  const stats = multiplexStats;
 
   const settle = (member: Member, outcome: { result: unknown } | { error: unknown }) => {
     if (member.settled) return;
@@ -216,7 +218,6 @@ export function createMultiplexer(
   };
 
   return {
-    stats,
     enqueue(statement, signal) {
       return new Promise((resolve, reject) => {
         const member: Member = { ...statement, signal, resolve, reject, settled: false };
