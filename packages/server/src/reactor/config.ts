@@ -41,6 +41,13 @@ export interface ReactorConfig {
   maxCachedResultBytes: number;
   /** Messages queued for one subscriber before older ones are folded into one full value. */
   maxQueuedMessagesPerSubscriber: number;
+  /**
+   * On Postgres, reads of executions started in the same tick that send the same SQL with
+   * different parameters run as ONE statement (store/multiplex.ts: Hasura's multiplexing): a
+   * flush of many groups of one query shape costs one round trip and one plan. Off: one
+   * statement per read.
+   */
+  multiplexStatements: boolean;
 }
 
 export const DEFAULT_REACTOR_CONFIG: ReactorConfig = {
@@ -54,4 +61,5 @@ export const DEFAULT_REACTOR_CONFIG: ReactorConfig = {
   resyncIntervalMs: 600_000,
   maxCachedResultBytes: 10 * 1024 * 1024,
   maxQueuedMessagesPerSubscriber: 64,
+  multiplexStatements: false,
 };

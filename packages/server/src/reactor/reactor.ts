@@ -1,7 +1,7 @@
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
-import { watchQueryWaits } from "../store/index.ts";
+import { multiplexQueries, watchQueryWaits } from "../store/index.ts";
 import { AsyncQueue } from "./asyncQueue.ts";
 import { Deadline } from "./deadline.ts";
 import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
@@ -335,6 +335,7 @@ export class Reactor {
       // Waiting for a database connection (pool, PGlite's one connection) is queueing, not query
       // time: the store reports those waits for statements run under this signal.
       watchQueryWaits(run.controller.signal, { waiting: () => deadline.pause(), acquired: () => deadline.resume() });
+      if (this.config.multiplexStatements) multiplexQueries(run.controller.signal);
       try {
         const outcome = await this.options.run({ ctx: group.ctx, path: group.path, input: group.input, signal: run.controller.signal });
         this.settle(group, run, { outcome });

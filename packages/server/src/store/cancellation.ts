@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
 import type { Logger } from "../log/index.ts";
+import { createMultiplexer, isMultiplexed, multiplexable } from "./multiplex.ts";
 
 /**
  * Cancelling the SQL of an abandoned call. The caller (the reactor, for a live execution that
@@ -133,11 +134,19 @@ export function cancellableQueries(pool: pg.Pool, connectionString: string, log:
       }
     }
   };
+  // Reads of live executions that opted in (the reactor's) may share one statement (multiplex.ts).
+  const multiplexer = createMultiplexer(query, withQuerySignal, (merged, members) => {
+    waitWatchers.set(merged, {
+      waiting: () => members.forEach((m) => waitWatchers.get(m)?.waiting()),
+      acquired: () => members.forEach((m) => waitWatchers.get(m)?.acquired()),
+    });
+  });
   pool.query = ((...args: unknown[]) => {
     const signal = currentSignal.getStore();
     // Callback-style calls are not Prisma's; leave them (and calls outside a live run) as they are.
     if (!signal || typeof args[args.length - 1] === "function") return plainQuery(...args);
-    return query(args, signal);
+    const statement = isMultiplexed(signal) ? multiplexable(args) : null;
+    return statement ? multiplexer.enqueue(statement, signal) : query(args, signal);
   }) as typeof pool.query;
   return pool;
 }

@@ -1,5 +1,6 @@
 import { createLogger, type Logger } from "../log/index.ts";
 import { openDatabase, type DatabaseDriver, type DatabaseOptions, type PrismaAdapter } from "./openDatabase.ts";
+import { configurePlanCache, type PlanCacheConfig } from "./planCache.ts";
 import type { Engine, SqlClient } from "./sqlClient.ts";
 
 /** Anything with Prisma's lifecycle: the app's generated PrismaClient. */
@@ -11,6 +12,11 @@ export interface StoreOptions<Client extends PrismaLike> extends DatabaseOptions
   /** Builds the app's generated client: `(adapter) => new PrismaClient({ adapter })`. */
   prisma: (adapter: PrismaAdapter) => Client;
   log?: Logger;
+  /**
+   * Cache of Prisma's compiled plans for identical read requests (store/planCache.ts; on by
+   * default with DEFAULT_PLAN_CACHE). Process-wide: the last store opened decides.
+   */
+  planCache?: Partial<PlanCacheConfig> | false;
 }
 
 export interface Store<Client extends PrismaLike> {
@@ -32,6 +38,7 @@ export async function createStore<Client extends PrismaLike>(
   options: StoreOptions<Client>,
 ): Promise<Store<Client>> {
   const log = options.log ?? createLogger();
+  configurePlanCache(options.planCache ?? {});
   const database = await openDatabase(options, log);
   const db = options.prisma(database.adapter);
   return {

@@ -7,3 +7,7 @@ export { LISTENER_APPLICATION_NAME, DEFAULT_RECONNECT } from "./postgresClient.t
 export type { ReconnectOptions } from "./postgresClient.ts";
 export { withQuerySignal, querySignal, watchQueryWaits, QueryCancelledError, CANCELLER_APPLICATION_NAME } from "./cancellation.ts";
 export type { QueryWaitWatcher } from "./cancellation.ts";
+export { configurePlanCache, planCacheStats, DEFAULT_PLAN_CACHE } from "./planCache.ts";
+export type { PlanCacheConfig, PlanCacheStats } from "./planCache.ts";
+export { multiplexQueries, multiplexStats, DEFAULT_MULTIPLEX } from "./multiplex.ts";
+export type { MultiplexConfig } from "./multiplex.ts";
