@@ -28,7 +28,7 @@ for (const engine of engines) {
     beforeAll(async () => {
       const { store, close } = await createTestStore(engine);
       cleanups.push(close);
-      const tether = initTether<{ user: { id: string } | null }>().create({ store, schema });
+      const tether = initTether<{ user: { id: string } | null }>().create({ store, schema, limits: { rate: false } });
       const jobs = tether.jobs({
         slow: tether.job.input(z.object({ tag: z.string() })).options({ retries: 0, concurrency: 1 }).handler(async ({ input }) => {
           started.push(input.tag);
