@@ -194,4 +194,16 @@ describe.each(engines)("the demo's sign-up welcome and CSV export jobs on %s", (
     expect((await fetch(`${base}/exports/${bobs.exportId}.csv`, { headers: { cookie: bob.cookie } })).status).toBe(200);
     expect((await fetch(`${base}/exports/${exportId}.csv`, { headers: { cookie: bob.cookie } })).status).toBe(404);
   });
+  it("one user may have 3 unfinished exports; a 4th start is TOO_MANY_REQUESTS, one stuck past its attempts no longer counts", async () => {
+    const carol = await signUp("carol@example.com", "Carol");
+    const project = await caller(carol.ctx).projects.create({ name: "Backlog" });
+    // Pending rows as a backlog of slow exports would leave them (jobs here finish at once).
+    const old = new Date(Date.now() - 24 * 3600 * 1000);
+    await store.db.projectExport.create({ data: { projectId: project.id, ownerId: carol.id, createdAt: old } });
+    for (let i = 0; i < 2; i++) await store.db.projectExport.create({ data: { projectId: project.id, ownerId: carol.id } });
+    // Two recent pending and one stuck past its attempts: a start is still allowed.
+    await caller(carol.ctx).exports.start({ projectId: project.id });
+    await store.db.projectExport.create({ data: { projectId: project.id, ownerId: carol.id } });
+    await expect(caller(carol.ctx).exports.start({ projectId: project.id })).rejects.toMatchObject({ code: "TOO_MANY_REQUESTS" });
+  });
 });

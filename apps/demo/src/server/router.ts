@@ -127,7 +127,8 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
   });
   const authedQuery = tether.query.use(tether.authed);
   const authedMutation = tether.mutation.use(tether.authed);
-  const jobs = tether.jobs(demoJobs(tether.job, demoJobLimits(options.jobs)));
+  const jobLimits = demoJobLimits(options.jobs);
+  const jobs = tether.jobs(demoJobs(tether.job, jobLimits));
   const jobsClient = tether.withJobs(jobs);
   const jobMutation = jobsClient.mutation.use(tether.authed);
 
@@ -289,6 +290,12 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
       start: jobMutation.input(z.object({ projectId: z.string().min(1) })).mutation(async ({ ctx, input }) => {
         const project = await ctx.db.project.findUnique({ where: { id: input.projectId }, select: { id: true } });
         if (!project) throw new TRPCError({ code: "NOT_FOUND", message: "No such project" });
+        // The read policy shows the caller only their own exports.
+        const attemptsMs = jobLimits.exportTimeoutSeconds * 1000 * (jobLimits.exportRetries + 1);
+        const pending = await ctx.db.projectExport.count({ where: { status: "pending", createdAt: { gt: new Date(Date.now() - attemptsMs) } } });
+        if (pending >= jobLimits.maxPendingExportsPerUser) {
+          throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `You have ${pending} exports running; wait for one to finish` });
+        }
         const exportId = randomUUID();
         const jobId = await ctx.jobs.enqueue("exportCsv", { exportId });
         await ctx.db.projectExport.create({ data: { id: exportId, projectId: project.id, ownerId: ctx.user.id, jobId } });

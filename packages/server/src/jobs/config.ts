@@ -33,10 +33,21 @@ export interface JobLimits {
   retryDelaySeconds: number;
   retryBackoff: boolean;
   retryDelayMaxSeconds: number;
-  /** Jobs one node runs at once per job name (pg-boss localConcurrency). */
+  /**
+   * Jobs one node runs at once per job name, at most. Workers × batch never exceed it: each of
+   * pg-boss's workers runs every job of the batch it claimed at once, so a batch is at most this
+   * and the workers are `floor(concurrency / batch)` (`concurrency: 1` → one worker claiming one job).
+   */
   concurrency: number;
-  /** Jobs a worker claims per fetch (pg-boss batchSize; each still runs its own handler). */
+  /** Jobs a worker claims per fetch (pg-boss batchSize; each still runs its own handler; capped by `concurrency`). */
   batchSize: number;
+  /**
+   * After a running job's signal aborted (cancel, `timeoutSeconds`, shutdown), how long its worker
+   * waits for the handler to settle before giving up on it (ms). A handler that ignores its signal
+   * would otherwise hold its slot forever; abandoned, it may go on running in the background (JS
+   * cannot stop it), but its result is dropped and the slot serves the next job.
+   */
+  abandonAfterAbortMs: number;
   /**
    * How often an idle worker looks for due jobs (s, >= 0.5). NOTIFY wakes workers at once for new
    * jobs; this bounds the wait of delayed jobs and retries whose time came (nothing notifies then).
@@ -104,6 +115,7 @@ export const DEFAULT_JOB_LIMITS: JobLimits = {
   maxDelayMs: 366 * 24 * 3600 * 1000,
   maxRetries: 100,
   burstWhenBatchFull: true,
+  abandonAfterAbortMs: 10_000,
 };
 
 /** `initTether().create({ jobs })`: the job runtime of this node. */

@@ -7,6 +7,7 @@ import { unstorableTextAt } from "../limits/index.ts";
 import type { DatabaseDriver, SqlClient, SqlConnection } from "../store/index.ts";
 import { DEFAULT_JOB_LIMITS, type EnqueueOptions, type JobDefinitionOptions, type JobLimits, type JobRuntimeOptions } from "./config.ts";
 import { FINISHED_STATUSES, insertJobRow, markStarted, readJob, syncTriggerSql, toJobState, trimFinished, writeProgress, type JobState } from "./jobState.ts";
+import { settleOrAbandon } from "./abandon.ts";
 import { ProgressCoalescer } from "./progress.ts";
 import type { JobDefinition, JobOwner, UntypedJobClient } from "./types.ts";
 
@@ -191,11 +192,14 @@ export class JobRuntime {
     }
     if (options.work !== false) {
       for (const [name, definition] of this.definitions) {
+        // A worker runs its whole batch at once: workers × batch stays within `concurrency`.
+        const concurrency = definition.options.concurrency ?? limits.concurrency;
+        const batchSize = Math.min(limits.batchSize, concurrency);
         await boss.work(
           queueOf(name),
           {
-            localConcurrency: definition.options.concurrency ?? limits.concurrency,
-            batchSize: limits.batchSize,
+            localConcurrency: Math.max(1, Math.floor(concurrency / batchSize)),
+            batchSize,
             includeMetadata: true,
             perJobResults: true,
             heartbeatRefreshSeconds: limits.heartbeatRefreshSeconds,
@@ -450,12 +454,17 @@ export class JobRuntime {
     try {
       // One round trip per job saved where the sync trigger already marked the start (the claim).
       if (!envelope.row) await markStarted(sql, { id: job.id, name, ownerId: owner?.id ?? null, attempt, maxAttempts });
-      const output = await definition.handler({
-        ctx: { db: this.deps.db, user: owner, job: { id: job.id, name, attempt, maxAttempts }, jobs: this.client(owner), log },
-        input: envelope.input,
-        progress: progress.report,
+      const output = await settleOrAbandon(
+        Promise.resolve(definition.handler({
+          ctx: { db: this.deps.db, user: owner, job: { id: job.id, name, attempt, maxAttempts }, jobs: this.client(owner), log },
+          input: envelope.input,
+          progress: progress.report,
+          signal,
+        })),
         signal,
-      });
+        this.limits.abandonAfterAbortMs,
+        () => log.warn({ job: job.id, name }, "job handler ignored its abort signal; abandoned it to free its worker slot"),
+      );
       if (signal.aborted) throw signal.reason ?? new Error("job aborted");
       const value = output === undefined ? null : output;
       const bytes = Buffer.byteLength(JSON.stringify(value) ?? "null");

@@ -11,6 +11,13 @@ export interface DemoJobLimits {
   exportRetries: number;
   /** Longest an export may run before it is aborted and retried, seconds. */
   exportTimeoutSeconds: number;
+  /**
+   * Unfinished exports one user may have at once; another start is TOO_MANY_REQUESTS. Jobs of a
+   * name run in enqueue order with no fairness between users, so without it one user's backlog of
+   * exports delayed everyone else's by hours. An export still pending after all its attempts could
+   * have run (timeout × attempts) no longer counts.
+   */
+  maxPendingExportsPerUser: number;
 }
 
 export const DEFAULT_DEMO_JOBS: DemoJobLimits = {
@@ -18,6 +25,7 @@ export const DEFAULT_DEMO_JOBS: DemoJobLimits = {
   exportPauseMs: 300,
   exportRetries: 2,
   exportTimeoutSeconds: 300,
+  maxPendingExportsPerUser: 3,
 };
 
 /** The defaults, with TETHER_DEMO_EXPORT_PAUSE_MS (a number ≥ 0) from the environment, then `overrides`. */

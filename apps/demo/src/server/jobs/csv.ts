@@ -6,9 +6,15 @@ export type CsvValue = string | number | boolean | Date | null | undefined;
 
 const NEEDS_QUOTES = /[",\r\n]/;
 
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 export function csvField(value: CsvValue): string {
   if (value === null || value === undefined) return "";
-  const text = value instanceof Date ? value.toISOString() : String(value);
+  const raw = value instanceof Date ? value.toISOString() : String(value);
+  // A text starting like a formula is run as one by Excel, LibreOffice and Sheets when the owner
+  // opens the file ("CSV injection": any project member names the tasks). OWASP's neutralisation: a
+  // leading single quote makes it text. Numbers and dates are ours, not users', and stay as they are.
+  const text = typeof value === "string" && FORMULA_START.test(raw) ? `'${raw}` : raw;
   return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createTetherServer, initTether, type TetherServer } from "@tether/server";
 import { schema } from "../../generated/tether/index.ts";
-import { createTestStore, engines } from "../../test/support/databases.ts";
-import { connectAs, userFromRequest } from "../../test/support/userClient.ts";
-import { waitFor } from "../../test/support/waitFor.ts";
+import { createTestStore, engines } from "../support/databases.ts";
+import { connectAs, userFromRequest } from "../support/userClient.ts";
+import { waitFor } from "../support/waitFor.ts";
 
 for (const engine of engines) {
   describe(`hung handlers (${engine})`, () => {

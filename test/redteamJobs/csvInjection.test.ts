@@ -19,7 +19,7 @@ const formulas = [
 
 describe("demo CSV export: formula injection", () => {
   it.each(formulas)("a task titled %j does not reach the CSV as a formula", (title) => {
-    const [[cell]] = parseCsv(`${csvField(title)}\r\n`);
-    expect(/^[=+\-@\t\r]/.test(cell!)).toBe(false);
+    const cell = parseCsv(`${csvField(title)}\r\n`)[0]?.[0];
+    expect(cell).toBe(`'${title}`);
   });
 });
