@@ -11,7 +11,8 @@ const INIT = "20261125000000_init";
 const AUTH = "20261126000000_auth";
 const MEMBERS_NOTES = "20261127000000_members_notes";
 /** Every migration in prisma/migrations, in order (listed by hand: a new one must be seen here). */
-const ALL = [INIT, AUTH, MEMBERS_NOTES];
+const INBOX_EXPORTS = "20261202000000_inbox_exports";
+const ALL = [INIT, AUTH, MEMBERS_NOTES, INBOX_EXPORTS];
 
 /** Everything migrate could change: tables, columns, indexes, triggers, functions, migration rows. */
 async function describeDatabase(sql: SqlClient): Promise<unknown> {

@@ -261,7 +261,7 @@ const NESTED: Read[] = [
       w
         .all("Project")
         .filter((p) => !w.hasAnyNote(p) || w.noteOf(p))
-        .map((p) => ({ ...p, tasks: w.tasksOf(p), members: w.membersOf(p), note: w.noteOf(p), _count: { tasks: w.tasksOf(p).length, members: w.membersOf(p).length } })),
+        .map((p) => ({ ...p, tasks: w.tasksOf(p), members: w.membersOf(p), note: w.noteOf(p), _count: { tasks: w.tasksOf(p).length, members: w.membersOf(p).length, exports: 0 } })),
   },
   {
     name: "project select tasks where, _count select with where",

@@ -244,7 +244,7 @@ describe("useCrdtDoc against a real server", () => {
     otherDoc.getText("body").insert(otherDoc.getText("body").length, " + remote");
     otherDoc.commit();
     await until(() => otherHandle.session.state.status === "synced", "other edit acknowledged");
-    expect(await projectedBody(noteId)).toBe("start + remote");
+    await until(async () => (await projectedBody(noteId)) === "start + remote", "Note.body projected", 60_000);
 
     // The reloaded page: a new client, a new session, the same IndexedDB.
     const second = peer(indexedDbCrdtPersistence({ dbName }));
@@ -257,7 +257,7 @@ describe("useCrdtDoc against a real server", () => {
     expect(bodyOf(reloaded)).toBe("draft start + remote");
     expect(reloaded.state.pending).toBe(0);
     await until(() => bodyOf(otherHandle.session) === "draft start + remote", "the other client to get the draft");
-    expect(await projectedBody(noteId)).toBe("draft start + remote");
+    await until(async () => (await projectedBody(noteId)) === "draft start + remote", "Note.body projected", 60_000);
     otherHandle.release();
   });
 

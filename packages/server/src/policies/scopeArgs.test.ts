@@ -108,7 +108,7 @@ describe("folding constants and empty lists out of a where", () => {
     expect(await deny.scopeFilter("Task", { id: "t" })).toBe(false);
     // Nested lists and counts of the denied model are left out and filled in.
     expect(await deny.scopeRead("Project", { include: { tasks: true, _count: true } })).toEqual({
-      args: { include: { _count: { select: { members: true } } } },
+      args: { include: { _count: { select: { members: true, exports: true } } } },
       fill: { emptyLists: ["tasks"], zeroCounts: ["tasks"], placeholders: [], nested: {} },
     });
     expect(await deny.scopeRead("Project", { select: { tasks: { select: { id: true } } } })).toEqual({

@@ -104,6 +104,7 @@ describe("readsOfOperation: _count", () => {
       { model: "Project", operation: "findMany" },
       { model: "Task", operation: "count" },
       { model: "ProjectMember", operation: "count" },
+      { model: "ProjectExport", operation: "count" },
     ]);
     const userLists = Object.values(schema.models.User.fields).flatMap((f) => ("relation" in f && f.isList ? [f.relation.model] : []));
     expect(userLists).toEqual(expect.arrayContaining(["Project", "Task"]));

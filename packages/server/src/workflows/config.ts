@@ -36,7 +36,7 @@ export interface WorkflowLimits {
 
 export const DEFAULT_WORKFLOW_LIMITS: WorkflowLimits = {
   concurrency: 8,
-  resumeRetries: 1000,
+  resumeRetries: 100,
   resumeRetryDelaySeconds: 0,
   resumeTimeoutSeconds: 15 * 60,
   maxSteps: 10_000,
