@@ -69,7 +69,7 @@ describe.each(engines)("tether migrate on %s", (engine) => {
     const sql = await connect(database);
     const result = await migrate({ sql, migrationsDir: "prisma/migrations" });
     expect(result.applied).toEqual(ALL);
-    expect(result.capturedTables).toEqual(["Account", "Attachment", "Note", "Project", "ProjectMember", "Session", "Task", "User", "Verification"]);
+    expect(result.capturedTables).toEqual(["Account", "Attachment", "Message", "Note", "Project", "ProjectExport", "ProjectMember", "Session", "Task", "User", "Verification"]);
     const [row] = await sql.query<{ checksum: string; applied_steps_count: number; finished_at: unknown }>(
       `SELECT checksum, applied_steps_count, finished_at FROM "_prisma_migrations" WHERE migration_name = $1`,
       [INIT],

@@ -29,6 +29,7 @@ import {
   type RateLimitOptions,
   type SubscriptionLimitOptions,
   illFormedTextAt,
+  unstorableTextAt,
 } from "../limits/index.ts";
 import {
   applyPolicies,
@@ -52,6 +53,7 @@ import {
   type WorkflowClient,
   type WorkflowDefinition,
   type WorkflowRuntimeOptions,
+  DEFAULT_WORKFLOW_LIMITS,
 } from "../workflows/index.ts";
 import { PresenceHub, presenceJoinInput, presenceSetInput, type PresenceOptions } from "../presence/index.ts";
 import { Reactor, createReadSetRecorder, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
@@ -170,6 +172,14 @@ function sessionScope(ctx: object): string {
 // pg-boss's uuid column refuses) is BAD_REQUEST here, never a database error. Format only, so the
 // answer says nothing about which jobs exist.
 const jobIdInput = z.object({ id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "a job id is a UUID") });
+// Workflow ids are chosen by apps ("welcome:<user>"), not UUIDs: any storable text up to the name bound.
+const workflowIdInput = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(DEFAULT_WORKFLOW_LIMITS.maxNameLength)
+    .refine((id) => unstorableTextAt(id) === null, "a workflow id holds no NUL or lone surrogate"),
+});
 
 /** Thrown inside a mutation's transaction to roll it back when the procedure failed. */
 class RolledBack extends Error {
@@ -559,14 +569,14 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
 
   const workflowsRouterOf = t.router({
     /** A run's state and steps, for its owner or an admin (NOT_FOUND for anyone else): subscribe it with `$live`. */
-    get: query.input(jobIdInput).query(({ ctx, input }) => {
+    get: query.input(workflowIdInput).query(({ ctx, input }) => {
       // Raw SQL is invisible to read tracking: this run's row and its steps.
       liveReads.getStore()?.record({ model: WORKFLOWS_TABLE, operation: "findUnique", where: { id: input.id } });
       liveReads.getStore()?.record({ model: WORKFLOW_STEPS_TABLE, operation: "findMany", where: { workflow_id: input.id } });
       return workflowRuntime.read(input.id, viewerOf(ctx));
     }),
     /** Cancels a run not yet finished (owner or admin; NOT_FOUND otherwise). Returns its state. */
-    cancel: base.input(jobIdInput).mutation(async ({ ctx, input }) => {
+    cancel: base.input(workflowIdInput).mutation(async ({ ctx, input }) => {
       if (workflowRuntime.enabled) await jobRuntime.start();
       return workflowRuntime.cancel(input.id, viewerOf(ctx));
     }),
