@@ -35,8 +35,9 @@ export interface JobLimits {
   retryDelayMaxSeconds: number;
   /**
    * Jobs one node runs at once per job name, at most. Workers × batch never exceed it: each of
-   * pg-boss's workers runs every job of the batch it claimed at once, so a batch is at most this
-   * and the workers are `floor(concurrency / batch)` (`concurrency: 1` → one worker claiming one job).
+   * pg-boss's workers runs every job of the batch it claimed at once and fetches again only when
+   * all of them finished, so a batch is at most a quarter of this (a long job idles few slots) and
+   * the workers are `floor(concurrency / batch)` (`concurrency: 4` → four workers claiming one job each).
    */
   concurrency: number;
   /** Jobs a worker claims per fetch (pg-boss batchSize; each still runs its own handler; capped by `concurrency`). */

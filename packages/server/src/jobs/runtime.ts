@@ -192,9 +192,11 @@ export class JobRuntime {
     }
     if (options.work !== false) {
       for (const [name, definition] of this.definitions) {
-        // A worker runs its whole batch at once: workers × batch stays within `concurrency`.
+        // A worker runs its whole batch at once and fetches again only when all of it finished:
+        // workers × batch stays within `concurrency`, and a batch is at most a quarter of it, so
+        // one long job idles few slots beside it (head-of-line) while the other workers go on.
         const concurrency = definition.options.concurrency ?? limits.concurrency;
-        const batchSize = Math.min(limits.batchSize, concurrency);
+        const batchSize = Math.max(1, Math.min(limits.batchSize, Math.floor(concurrency / 4)));
         await boss.work(
           queueOf(name),
           {
