@@ -8,6 +8,7 @@ import { initTether, multiplexStats } from "@tether/server";
 import { z } from "zod";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { waitFor } from "./support/waitFor.ts";
 import { collectLive } from "./support/liveCollector.ts";
 
 /** A small seeded PRNG (mulberry32): a failure replays with the same data. */
@@ -90,9 +91,10 @@ describe.each(engines)("multiplexed live queries on %s", (engine) => {
       const executions = tether.reactor.stats().reExecutions;
       tether.reactor.invalidateAll();
       // A group whose result did not change sends nothing: wait for the runs, then the messages.
-      while (tether.reactor.stats().reExecutions < executions + tether.reactor.stats().groups || tether.reactor.stats().groupsByState.idle !== tether.reactor.stats().groups) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await waitFor("every group re-run and idle", () => {
+        const stats = tether.reactor.stats();
+        return stats.reExecutions >= executions + stats.groups && stats.groupsByState.idle === stats.groups;
+      });
       await allAt((i) => before[i]!);
       await check();
     }
