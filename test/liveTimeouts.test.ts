@@ -131,9 +131,38 @@ describe.each(engines)("live query timeouts on %s", (engine) => {
   it("a reconnect storm (600 subscriptions, 60 distinct) queued past the timeout: every first value, no error", async () => {
     await store.db.project.createMany({ data: Array.from({ length: 60 }, (_, i) => ({ id: `s${i}`, name: `S${i}`, ownerId: "alice" })) });
     await store.db.task.createMany({ data: Array.from({ length: 600 }, (_, i) => ({ projectId: `s${i % 60}`, title: `task ${i}` })) });
-    // More executions at once than the database serves (PGlite: one; Postgres: a pool of 10), and a
-    // timeout shorter than the queue: on a node that counted the wait, first runs would time out.
-    const { trpc } = await serve({ maxConcurrentExecutions: 32, queryTimeoutMs: 20, retryBackoffBaseMs: 20, retryBackoffMaxMs: 200 });
+    // More executions at once than the database serves, each queued longer than the timeout: on a
+    // node that counted the wait, first runs would time out. PGlite serves one statement at a
+    // time through Tether's gate, so 60 first runs queue behind each other past a 20 ms timeout.
+    // On Postgres the pool's 10 connections are held by other work until the 32 executions in
+    // flight have waited three timeouts; the timeout itself stays well above one execution on a
+    // loaded machine (32 concurrent executions share the one JS thread, and on a 20 ms timeout
+    // they time each other out, each timeout costing a cancel and a discarded connection).
+    const queryTimeoutMs = engine === "postgres" ? 500 : 20;
+    const { trpc } = await serve({ maxConcurrentExecutions: 32, queryTimeoutMs, retryBackoffBaseMs: 20, retryBackoffMaxMs: 200 });
+    // One subscription served first: the node's change feed is running before the pool is held.
+    let warm = false;
+    const warmSub = trpc.$live.subscribe({ path: "projects.mine" }, { onData: () => (warm = true) });
+    cleanups.push(() => warmSub.unsubscribe());
+    await waitFor("the first subscription's value", () => warm);
+    let releasePool = () => {};
+    if (engine === "postgres") {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let held = 0;
+      const holders = Array.from({ length: 10 }, () =>
+        store.sql.transaction(async () => {
+          held += 1;
+          await released;
+        }),
+      );
+      releasePool = release;
+      cleanups.push(() => {
+        release();
+        return Promise.all(holders);
+      });
+      await waitFor("the pool's connections to be held", () => held === 10);
+    }
     let firsts = 0;
     const errors: unknown[] = [];
     const subs = Array.from({ length: 600 }, (_, i) => {
@@ -150,8 +179,19 @@ describe.each(engines)("live query timeouts on %s", (engine) => {
       );
     });
     cleanups.push(() => subs.forEach((s) => s.unsubscribe()));
+    const stats = () => app.tether.reactor.stats();
+    if (engine === "postgres") {
+      await waitFor("every slot's execution to wait for a connection", () => stats().executionsInFlight === 32 && stats().groups === 61, {
+        fatal: () => errors[0],
+      });
+      const queuedAt = performance.now();
+      // The premise of this test is a duration: the queue outlasts the timeout.
+      await waitFor("the queue to outlast the timeout three times", () => performance.now() - queuedAt > 3 * queryTimeoutMs);
+      expect(stats().timeouts).toBe(0);
+      releasePool();
+    }
     await waitFor("every first value", () => firsts === 600, { fatal: () => errors[0], timeoutMs: 60_000 });
     expect(errors).toEqual([]);
-    expect(app.tether.reactor.stats()).toMatchObject({ groups: 60, subscriptions: 600 });
+    expect(stats()).toMatchObject({ groups: 61, subscriptions: 601 });
   });
 });
