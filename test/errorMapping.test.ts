@@ -170,6 +170,23 @@ describe.each(engines)("error mapping on %s", (engine) => {
     expect(await store.db.task.count()).toBe(2);
   });
 
+  it("a NUL character in a string is BAD_REQUEST (Postgres text cannot hold it), in a mutation, a query and a live input", async () => {
+    const { server, store } = await serve();
+    const nul = "a\u0000b";
+    const alice = http(server, "alice");
+    expect(shapeOf(await alice.tasks.add.mutate({ projectId: "a1", title: nul }).catch((e: unknown) => e))).toMatchObject({
+      code: "BAD_REQUEST",
+      httpStatus: 400,
+    });
+    expect(shapeOf(await alice.projects.byId.query({ id: nul }).catch((e: unknown) => e))).toMatchObject({ code: "BAD_REQUEST" });
+    let failure: unknown;
+    const sub = ws(server, "alice").$live.subscribe({ path: "projects.byId", input: { id: nul } }, { onError: (error) => (failure = error) });
+    cleanups.push(() => sub.unsubscribe());
+    await waitFor("the live subscription's refusal", () => failure !== undefined);
+    expect(shapeOf(failure)).toMatchObject({ code: "BAD_REQUEST" });
+    expect(await store.db.task.count()).toBe(1);
+  });
+
   it("a depth-10,000 $live input or presence state is BAD_REQUEST, and the server keeps serving", async () => {
     const { server } = await serve();
     // JSON.stringify itself overflows at this depth: the message is written by hand, as an attacker would.
