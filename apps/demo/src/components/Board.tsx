@@ -212,7 +212,9 @@ function ActivityFeed({ projectId }: { projectId: string }) {
             return (
               <li key={task.id} className={`feed-item ${verb}`}>
                 <span className="feed-verb">{verb}</span> <span className="feed-title">{task.title}</span>
-                <time className="muted small" dateTime={new Date(task.updatedAt).toISOString()}>
+                {/* Rendered on the server and again in the browser a moment later: "4s ago" may
+                    differ by then, which is expected, not a hydration bug (React's documented escape). */}
+                <time className="muted small" dateTime={new Date(task.updatedAt).toISOString()} suppressHydrationWarning>
                   {ago(task.updatedAt, now)}
                 </time>
               </li>
