@@ -1,5 +1,5 @@
 import { Cursor, type LoroDoc, type LoroText } from "loro-crdt";
-import { fromBase64, toBase64 } from "../core/base64.ts";
+import { fromBase64, toBase64 } from "@tether/protocol";
 
 /**
  * A position in a Loro text as something to send (presence state is JSON): a Loro `Cursor`,

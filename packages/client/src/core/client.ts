@@ -24,7 +24,7 @@ import {
   type EnvironmentTarget,
 } from "./connection.ts";
 import { LiveQueryRegistry, type LiveHandlers, type LiveTransport, type WaitForCommitOptions } from "./liveQuery.ts";
-import { LIVE_PROCEDURE, type LiveInput, type LiveMessage } from "./protocol.ts";
+import { LIVE_PROCEDURE, type LiveInput, type LiveMessage } from "@tether/protocol";
 
 /** Subscriptions over WebSocket (the default): one socket for every live query. */
 export interface WebSocketSubscriptionOptions {

@@ -1,8 +1,8 @@
 import type { TRPCLink } from "@trpc/client";
 import type { AnyRouter } from "@trpc/server";
 import { observable } from "@trpc/server/observable";
-import { parseCommitHeader } from "./position.ts";
-import { COMMIT_HEADER } from "./protocol.ts";
+import { parseCommitHeader } from "@tether/protocol";
+import { COMMIT_HEADER } from "@tether/protocol";
 
 /** The commits one mutation call's response reported. */
 export interface CommitRecord {

@@ -31,7 +31,7 @@ export {
   type TransportState,
   type WaitForCommitOptions,
 } from "./liveQuery.ts";
-export { decodePosition, parseCommitHeader, positionIncludes, type FeedPosition } from "./position.ts";
+export { decodePosition, parseCommitHeader, positionIncludes, type FeedPosition } from "@tether/protocol";
 export {
   applyListPatch,
   COMMIT_HEADER,
@@ -40,7 +40,7 @@ export {
   type ListPatch,
   type LiveInput,
   type LiveMessage,
-} from "./protocol.ts";
+} from "@tether/protocol";
 export { Subscribable } from "./subscribable.ts";
 export { watchQuery } from "./watchQuery.ts";
 export {

@@ -9,8 +9,8 @@ import {
   type LiveTarget,
   type LiveTransport,
 } from "./liveQuery.ts";
-import { parseCommitHeader, positionIncludes } from "./position.ts";
-import type { LiveInput, LiveMessage } from "./protocol.ts";
+import { parseCommitHeader, positionIncludes } from "@tether/protocol";
+import type { LiveInput, LiveMessage } from "@tether/protocol";
 
 /** A transport that records every subscription and lets the test push messages into it. */
 function fakeTransport() {

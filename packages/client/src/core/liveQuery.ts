@@ -1,8 +1,8 @@
 import { isPermanentError } from "./errors.ts";
 import type { QueryKey } from "@tanstack/query-core";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
-import { positionIncludes } from "./position.ts";
-import { applyListPatch, eventHash, type LiveInput, type LiveMessage } from "./protocol.ts";
+import { positionIncludes } from "@tether/protocol";
+import { applyListPatch, eventHash, type LiveInput, type LiveMessage } from "@tether/protocol";
 import { Subscribable } from "./subscribable.ts";
 
 /**

@@ -3,7 +3,7 @@
  * server's `$crdt.stream` / `$crdt.push`, persisted in IndexedDB so offline edits survive.
  * See docs/crdt-client.md.
  */
-export { fromBase64, toBase64 } from "../core/base64.ts";
+export { fromBase64, toBase64 } from "@tether/protocol";
 export { Outbox, type OutboxSpan } from "./outbox.ts";
 export {
   defaultCrdtPersistence,
@@ -25,7 +25,7 @@ export {
   type CrdtTarget,
   type CrdtUpdateMessage,
   type CrdtVersionInput,
-} from "./protocol.ts";
+} from "@tether/protocol";
 export {
   configureCrdtSessions,
   crdtSessionsOf,

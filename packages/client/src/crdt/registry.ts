@@ -3,7 +3,7 @@ import type { BackoffOptions } from "../core/backoff.ts";
 import type { TetherClient } from "../core/client.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
 import { defaultCrdtPersistence, type CrdtPersistence } from "./persistence.ts";
-import { crdtKey, type CrdtTarget } from "./protocol.ts";
+import { crdtKey, type CrdtTarget } from "@tether/protocol";
 import { CrdtDocSession } from "./session.ts";
 import { crdtTransportOf, type CrdtTransport } from "./transport.ts";
 

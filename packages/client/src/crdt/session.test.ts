@@ -4,9 +4,9 @@
 // logic (outbox, coalescing, offline, persistence) fast and deterministically.
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { afterEach, describe, expect, it } from "vitest";
-import { fromBase64, toBase64 } from "../core/base64.ts";
+import { fromBase64, toBase64 } from "@tether/protocol";
 import { memoryCrdtPersistence, type CrdtPersistence } from "./persistence.ts";
-import type { CrdtPushInput, CrdtVersionInput } from "./protocol.ts";
+import type { CrdtPushInput, CrdtVersionInput } from "@tether/protocol";
 import { CrdtSessionRegistry } from "./registry.ts";
 import { CrdtDocSession } from "./session.ts";
 import type { CrdtStreamHandlers, CrdtTransport } from "./transport.ts";

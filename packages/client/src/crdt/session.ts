@@ -4,10 +4,10 @@ import { Backoff, type BackoffOptions } from "../core/backoff.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
 import type { TransportState } from "../core/liveQuery.ts";
 import { Subscribable } from "../core/subscribable.ts";
-import { fromBase64, toBase64 } from "../core/base64.ts";
+import { fromBase64, toBase64 } from "@tether/protocol";
 import { Outbox } from "./outbox.ts";
 import type { CrdtPersistence } from "./persistence.ts";
-import { crdtKey, readUpdateMessage, type CrdtTarget, type CrdtVersionInput } from "./protocol.ts";
+import { crdtKey, readUpdateMessage, type CrdtTarget, type CrdtVersionInput } from "@tether/protocol";
 import type { CrdtTransport } from "./transport.ts";
 
 /**

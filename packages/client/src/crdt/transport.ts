@@ -10,7 +10,7 @@ import {
   type CrdtPushResult,
   type CrdtUpdateMessage,
   type CrdtVersionInput,
-} from "./protocol.ts";
+} from "@tether/protocol";
 
 export interface CrdtStreamHandlers {
   /** A raw stream value (see `readUpdateMessage`). */

@@ -18,6 +18,6 @@ export {
   type PresenceJoinInput,
   type PresenceMessage,
   type PresenceSetInput,
-} from "./protocol.ts";
+} from "@tether/protocol";
 export { PresenceRegistry, presenceRegistryOf, type PresenceLease, type PresenceRegistryOptions } from "./registry.ts";
 export { presenceTransportOf } from "./transport.ts";

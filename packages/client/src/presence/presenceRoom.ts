@@ -2,8 +2,8 @@ import { isPermanentError, trpcErrorCode } from "../core/errors.ts";
 import { EphemeralStore, type Value } from "loro-crdt";
 import { Backoff, type BackoffOptions } from "../core/backoff.ts";
 import { Subscribable } from "../core/subscribable.ts";
-import { fromBase64 } from "../core/base64.ts";
-import type { PresenceJoinInput, PresenceMessage, PresenceSetInput } from "./protocol.ts";
+import { fromBase64 } from "@tether/protocol";
+import type { PresenceJoinInput, PresenceMessage, PresenceSetInput } from "@tether/protocol";
 
 /**
  * - `idle`: not joined yet;

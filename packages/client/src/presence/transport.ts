@@ -2,7 +2,7 @@ import { getUntypedClient } from "@trpc/client";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "../core/client.ts";
 import type { PresenceTransport } from "./presenceRoom.ts";
-import { PRESENCE_JOIN, PRESENCE_SET, type PresenceMessage } from "./protocol.ts";
+import { PRESENCE_JOIN, PRESENCE_SET, type PresenceMessage } from "@tether/protocol";
 
 /**
  * `$presence.join` / `$presence.set` through the tRPC client a Tether client already holds: joins

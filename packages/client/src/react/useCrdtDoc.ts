@@ -3,7 +3,7 @@ import type { LoroDoc } from "loro-crdt";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "../core/client.ts";
 import { crdtSessionsOf } from "../crdt/registry.ts";
-import { crdtKey, type CrdtKind } from "../crdt/protocol.ts";
+import { crdtKey, type CrdtKind } from "@tether/protocol";
 import type { CrdtDocSession, CrdtSessionState, CrdtStatus } from "../crdt/session.ts";
 
 export interface UseCrdtDocOptions {
