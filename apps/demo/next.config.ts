@@ -9,7 +9,7 @@ const config: NextConfig = {
   // The browser tests run their own server beside a developer's `npm run dev`.
   distDir: process.env.NEXT_DIST_DIR ?? ".next",
   // @tether/client ships TypeScript sources.
-  transpilePackages: ["@tether/client"],
+  transpilePackages: ["@tether/client", "@tether/protocol"],
   // Loro is WebAssembly: on the server it is loaded by Node from node_modules (its nodejs build
   // reads the .wasm beside it), never bundled; the browser gets its browser build.
   serverExternalPackages: ["loro-crdt"],

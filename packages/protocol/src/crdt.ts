@@ -1,11 +1,8 @@
 /**
- * The CRDT wire contract shared with the server (`$crdt.pull/push/stream`): binary Loro data is
+ * The CRDT wire contract (`$crdt.pull/push/stream`, names in procedures.ts): binary Loro data is
  * base64 inside JSON; a document is named by `(model, id, field)` and its content lives in the
  * Loro root container named after the field (`doc.getText(field)` / `doc.getMap(field)`).
  */
-export const CRDT_PULL = "$crdt.pull";
-export const CRDT_PUSH = "$crdt.push";
-export const CRDT_STREAM = "$crdt.stream";
 
 /** Which collaborative field of which row: the Prisma model name, the row id, the field name. */
 export interface CrdtTarget {

@@ -1,22 +1,35 @@
 /**
- * The live-query wire format, as `$live` (packages/server/src/procedures/initTether.ts) streams it.
- *
- * Duplicated from the server on purpose: `@tether/server`'s runtime pulls in Node-only modules
- * (Prisma, pg, ws), and these few pure lines are all the client needs. `test/client/protocol.test.ts`
- * checks that both sides agree (types and behaviour), so a change on one side fails there.
+ * The live-query wire format, as `$live` streams it (inside tRPC's tracked envelope `{ id, data }`).
  */
 
-/** A list result changed: `order` is the new list of row ids; `upsert` the new or changed rows. */
+/**
+ * A list result changed: `order` is the new list of row ids; `upsert` holds the rows that are new
+ * or changed. Rows of the old list whose id is not in `order` are gone.
+ */
 export interface ListPatch {
   readonly order: readonly (string | number)[];
   readonly upsert: readonly Record<string, unknown>[];
 }
 
-/** What one `$live` event carries (inside tRPC's tracked envelope `{ id, data }`). */
+/**
+ * What one `$live` event carries. `version` counts results of one query group; a client that
+ * receives a patch whose version is not its own + 1 has missed one and must resubscribe.
+ */
 export type LiveMessage<TData = unknown> =
-  | { readonly kind: "full"; readonly version: number; readonly position: string; readonly data: TData }
+  | {
+      readonly kind: "full";
+      readonly version: number;
+      /** Change-feed position the data reflects (at least): see `FeedPosition`. */
+      readonly position: string;
+      readonly data: TData;
+    }
   | { readonly kind: "patch"; readonly version: number; readonly position: string; readonly patch: ListPatch }
-  | { readonly kind: "resumed"; readonly version: number; readonly position: string };
+  | {
+      /** Resumed with the data the client already has (its lastEventId matched). */
+      readonly kind: "resumed";
+      readonly version: number;
+      readonly position: string;
+    };
 
 /** The input of the generic `$live` subscription. */
 export interface LiveInput {
@@ -25,15 +38,9 @@ export interface LiveInput {
   lastEventId?: string | null;
 }
 
-/** Name of the generic live subscription procedure that `tether.appRouter()` adds. */
-export const LIVE_PROCEDURE = "$live";
-
-/** Response header carrying the transaction ids a request's mutations committed: `<xid>,<xid>`. */
-export const COMMIT_HEADER = "x-tether-commit";
-
 /**
- * Applies a patch to the rows the client holds (same as the server's `applyListPatch`).
- * Throws when the patch refers to a row that is neither kept nor carried: the caller resyncs.
+ * Applies a patch to the rows the client holds. Throws when the patch refers to a row that is
+ * neither kept nor carried: the caller resyncs.
  */
 export function applyListPatch(
   before: readonly Record<string, unknown>[],
@@ -48,7 +55,15 @@ export function applyListPatch(
   });
 }
 
-/** Hash part of a tracked event id (`<version>.<hash>`): equal hashes mean equal results. */
+/**
+ * The tracked event id of a live message: `<version>.<hash>`, the hash of the result it brings the
+ * client to. A client resuming with it as `lastEventId` gets "resumed" when the result is unchanged.
+ */
+export function encodeEventId(version: number, hash: string): string {
+  return `${version}.${hash}`;
+}
+
+/** Hash part of a tracked event id (`<version>.<hash>`), or null when it is not one of ours. */
 export function eventHash(id: string | null | undefined): string | null {
   if (!id) return null;
   const dot = id.indexOf(".");

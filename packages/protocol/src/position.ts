@@ -1,17 +1,26 @@
 /**
- * Change-feed positions, as live messages report them: `"<horizon>:<xid>,<xid>…"` — every
- * transaction with xid < horizon is reflected, and so is each listed xid ≥ horizon.
+ * A change-feed position: how far a reader has consumed the change log, in commit order. Live
+ * messages report one; the client compares it with the transaction ids of its own writes.
  *
- * A copy of the pure parser in packages/server/src/feed/position.ts (the server package is
- * Node-only at runtime); `test/client/protocol.test.ts` checks the two agree.
+ * Sequence numbers are taken when a row is written, not when its transaction commits, so "last
+ * seq read" would skip a slow transaction's changes. Instead a position is a snapshot horizon over
+ * transaction ids: every transaction with xid < `horizon` has been delivered (or had no changes),
+ * and `seen` lists the transactions ≥ horizon delivered already. It is the same on every node, so
+ * a client may resume on another node. Text form: `"<horizon>:<xid>,<xid>…"`.
  */
 export interface FeedPosition {
+  /** xid8 as a decimal string. */
   readonly horizon: string;
+  /** Delivered transaction ids ≥ horizon, ascending, as decimal strings. */
   readonly seen: readonly string[];
 }
 
 const POSITION_PATTERN = /^\d+(:(\d+(,\d+)*)?)?$/;
-const XID_PATTERN = /^\d+$/;
+
+/** `"<horizon>:<xid>,<xid>"` — compact, URL- and header-safe. */
+export function encodePosition(position: FeedPosition): string {
+  return `${position.horizon}:${position.seen.join(",")}`;
+}
 
 export function decodePosition(text: string): FeedPosition {
   if (!POSITION_PATTERN.test(text)) {
@@ -26,13 +35,4 @@ export function positionIncludes(position: FeedPosition | string, xid: string | 
   const p = typeof position === "string" ? decodePosition(position) : position;
   const x = BigInt(xid);
   return x < BigInt(p.horizon) || p.seen.includes(x.toString());
-}
-
-/** Parses an `x-tether-commit` header (`<xid>,<xid>`); ignores anything that is not an xid. */
-export function parseCommitHeader(header: string | null | undefined): string[] {
-  if (!header) return [];
-  return header
-    .split(",")
-    .map((part) => part.trim())
-    .filter((part) => XID_PATTERN.test(part));
 }

@@ -1,7 +1,6 @@
-/** The wire shape of presence (see docs/presence.md); the server's `$presence` router speaks it. */
-
-export const PRESENCE_JOIN = "$presence.join";
-export const PRESENCE_SET = "$presence.set";
+/**
+ * The wire shape of presence (`$presence.join/set`, names in procedures.ts; see docs/presence.md).
+ */
 
 export interface PresenceJoinInput {
   /** 1..200 characters: what the app scopes presence to ("note:42"). */

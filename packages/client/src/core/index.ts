@@ -31,27 +31,28 @@ export {
   type TransportState,
   type WaitForCommitOptions,
 } from "./liveQuery.ts";
-export { decodePosition, parseCommitHeader, positionIncludes, type FeedPosition } from "@tether/protocol";
+// The wire protocol's pieces a client app may use (the rest: import @tether/protocol).
 export {
   applyListPatch,
   COMMIT_HEADER,
+  decodePosition,
   eventHash,
+  JOB_PROCEDURE,
   LIVE_PROCEDURE,
+  parseCommitHeader,
+  positionIncludes,
+  WORKFLOW_PROCEDURE,
+  type FeedPosition,
+  type JobState,
+  type JobStatus,
   type ListPatch,
   type LiveInput,
   type LiveMessage,
-} from "@tether/protocol";
-export { Subscribable } from "./subscribable.ts";
-export { watchQuery } from "./watchQuery.ts";
-export {
-  cancelWorkflow,
-  WORKFLOW_PROCEDURE,
-  watchWorkflow,
-  workflowQueryKey,
-  workflowQueryOptions,
   type WorkflowState,
   type WorkflowStatus,
   type WorkflowStepState,
-  type WorkflowWatch,
-} from "./workflow.ts";
-export { cancelJob, JOB_PROCEDURE, jobQueryKey, jobQueryOptions, watchJob, type JobState, type JobStatus, type JobWatch } from "./job.ts";
+} from "@tether/protocol";
+export { Subscribable } from "./subscribable.ts";
+export { watchQuery } from "./watchQuery.ts";
+export { cancelWorkflow, watchWorkflow, workflowQueryKey, workflowQueryOptions, type WorkflowWatch } from "./workflow.ts";
+export { cancelJob, jobQueryKey, jobQueryOptions, watchJob, type JobWatch } from "./job.ts";

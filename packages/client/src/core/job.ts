@@ -1,32 +1,10 @@
+import { JOB_CANCEL_PROCEDURE, JOB_PROCEDURE, type JobState } from "@tether/protocol";
 import { getUntypedClient } from "@trpc/client";
 import type { QueryKey } from "@tanstack/query-core";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "./client.ts";
 import type { LiveStatus } from "./liveQuery.ts";
 import { watchQuery } from "./watchQuery.ts";
-
-/** The server's job state procedure (`$jobs.get`): an ordinary query, kept live by `$live`. */
-export const JOB_PROCEDURE = "$jobs.get";
-const CANCEL_PROCEDURE = "$jobs.cancel";
-
-export type JobStatus = "queued" | "active" | "retrying" | "completed" | "failed" | "cancelled";
-
-/** A job's state as its owner sees it (a copy of @tether/server's `JobState`, checked by the type tests). */
-export interface JobState<Output = unknown> {
-  id: string;
-  name: string;
-  status: JobStatus;
-  attempts: number;
-  maxAttempts: number;
-  progress: number;
-  message: string | null;
-  output: Output | null;
-  error: string | null;
-  runAt: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
 
 /** tRPC's query key for `$jobs.get({ id })`: the same cache entry `trpc.$jobs.get.queryOptions({ id })` uses. */
 export function jobQueryKey(id: string): QueryKey {
@@ -68,5 +46,5 @@ export function watchJob<Output = unknown>(
 
 /** Cancels a job not yet finished (its owner or an admin; NOT_FOUND otherwise). Resolves with its state. */
 export function cancelJob(client: TetherClient<AnyRouter>, id: string): Promise<JobState> {
-  return getUntypedClient(client.trpc).mutation(CANCEL_PROCEDURE, { id }) as Promise<JobState>;
+  return getUntypedClient(client.trpc).mutation(JOB_CANCEL_PROCEDURE, { id }) as Promise<JobState>;
 }

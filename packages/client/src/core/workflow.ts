@@ -1,45 +1,10 @@
+import { WORKFLOW_CANCEL_PROCEDURE, WORKFLOW_PROCEDURE, type WorkflowState } from "@tether/protocol";
 import { getUntypedClient } from "@trpc/client";
 import type { QueryKey } from "@tanstack/query-core";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "./client.ts";
 import type { LiveStatus } from "./liveQuery.ts";
 import { watchQuery } from "./watchQuery.ts";
-
-/** The server's workflow state procedure (`$workflows.get`): an ordinary query, kept live by `$live`. */
-export const WORKFLOW_PROCEDURE = "$workflows.get";
-const CANCEL_PROCEDURE = "$workflows.cancel";
-
-export type WorkflowStatus = "pending" | "running" | "waiting" | "completed" | "failed" | "cancelled";
-
-/** One step of a run (a copy of @tether/server's `WorkflowStepState`). */
-export interface WorkflowStepState {
-  index: number;
-  name: string;
-  kind: "run" | "sleep" | "event";
-  status: "running" | "waiting" | "completed" | "failed";
-  result: unknown;
-  error: string | null;
-  attempts: number;
-  wakeAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-/** A run as its owner sees it (a copy of @tether/server's `WorkflowState`, checked by the type tests). */
-export interface WorkflowState<Output = unknown> {
-  id: string;
-  name: string;
-  status: WorkflowStatus;
-  input: unknown;
-  output: Output | null;
-  error: string | null;
-  currentStep: string | null;
-  steps: WorkflowStepState[];
-  createdAt: string;
-  startedAt: string | null;
-  updatedAt: string;
-  finishedAt: string | null;
-}
 
 /** tRPC's query key for `$workflows.get({ id })`: the cache entry `trpc.$workflows.get.queryOptions({ id })` uses. */
 export function workflowQueryKey(id: string): QueryKey {
@@ -80,5 +45,5 @@ export function watchWorkflow<Output = unknown>(
 
 /** Cancels a run not yet finished (its owner or an admin; NOT_FOUND otherwise). Resolves with its state. */
 export function cancelWorkflow(client: TetherClient<AnyRouter>, id: string): Promise<WorkflowState> {
-  return getUntypedClient(client.trpc).mutation(CANCEL_PROCEDURE, { id }) as Promise<WorkflowState>;
+  return getUntypedClient(client.trpc).mutation(WORKFLOW_CANCEL_PROCEDURE, { id }) as Promise<WorkflowState>;
 }

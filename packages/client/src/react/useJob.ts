@@ -2,7 +2,8 @@ import { useCallback } from "react";
 import { skipToken } from "@tanstack/react-query";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "../core/client.ts";
-import { cancelJob, jobQueryKey, jobQueryOptions, type JobState } from "../core/job.ts";
+import type { JobState } from "@tether/protocol";
+import { cancelJob, jobQueryKey, jobQueryOptions } from "../core/job.ts";
 import { useLiveQueryWith, type LiveQueryOptions, type UseLiveQueryResult } from "./useLiveQuery.ts";
 
 export type UseJobResult<Output> = UseLiveQueryResult<JobState<Output>, unknown> & {

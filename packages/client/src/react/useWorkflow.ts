@@ -2,7 +2,8 @@ import { useCallback } from "react";
 import { skipToken } from "@tanstack/react-query";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "../core/client.ts";
-import { cancelWorkflow, WORKFLOW_PROCEDURE, workflowQueryKey, workflowQueryOptions, type WorkflowState } from "../core/workflow.ts";
+import { WORKFLOW_PROCEDURE, type WorkflowState } from "@tether/protocol";
+import { cancelWorkflow, workflowQueryKey, workflowQueryOptions } from "../core/workflow.ts";
 import { useLiveQueryWith, type LiveQueryOptions, type UseLiveQueryResult } from "./useLiveQuery.ts";
 
 export type UseWorkflowResult<Output> = UseLiveQueryResult<WorkflowState<Output>, unknown> & {

@@ -1,4 +1,8 @@
+import type { CrdtPushInput as CrdtPushWire, CrdtVersionInput } from "@tether/protocol";
 import { z } from "zod";
+
+// The wire types are @tether/protocol's; the schemas below are checked against them (`satisfies`).
+export type { CrdtPushResult, CrdtUpdateMessage } from "@tether/protocol";
 
 /** Limits and compaction of CRDT documents (`initTether().create({ crdt })`). */
 export interface CrdtOptions {
@@ -57,24 +61,14 @@ const target = {
 };
 
 /** `$crdt.pull` / `$crdt.stream` input: `version` = base64 of the caller's `VersionVector.encode()`. */
-export const crdtPullInput = z.object({ ...target, version: base64.optional() });
+export const crdtPullInput = z.object({ ...target, version: base64.optional() }) satisfies z.ZodType<CrdtVersionInput, CrdtVersionInput>;
 export const crdtStreamInput = crdtPullInput;
 /** `$crdt.push` input: `update` = base64 of a Loro update (or snapshot). */
-export const crdtPushInput = z.object({ ...target, update: base64 });
+export const crdtPushInput = z.object({ ...target, update: base64 }) satisfies z.ZodType<CrdtPushWire, CrdtPushWire>;
 
 export type CrdtPullInput = z.infer<typeof crdtPullInput>;
 export type CrdtStreamInput = z.infer<typeof crdtStreamInput>;
 export type CrdtPushInput = z.infer<typeof crdtPushInput>;
-
-/** What `$crdt.pull` returns and `$crdt.stream` yields: base64 update + the server's oplog version. */
-export interface CrdtUpdateMessage {
-  update: string;
-  version: string;
-}
-
-export interface CrdtPushResult {
-  version: string;
-}
 
 export interface CrdtStats {
   /** Documents with stream subscribers on this node. */

@@ -1,3 +1,4 @@
+import type { JobState, JobStatus } from "@tether/protocol";
 import pg from "pg";
 import type { ModelMeta, SchemaMeta } from "../schema/index.ts";
 import type { SqlConnection } from "../store/index.ts";
@@ -5,30 +6,10 @@ import type { SqlConnection } from "../store/index.ts";
 /** Tether's table of job state (see migrate/tetherSchema.ts): what `$jobs.get` reads live. */
 export const JOBS_TABLE = "_tether_jobs";
 
-export type JobStatus = "queued" | "active" | "retrying" | "completed" | "failed" | "cancelled";
+// What `$jobs.get` answers is wire protocol (@tether/protocol).
+export type { JobState, JobStatus } from "@tether/protocol";
 
 export const FINISHED_STATUSES: readonly JobStatus[] = ["completed", "failed", "cancelled"];
-
-/** One job as its owner sees it (`$jobs.get`, `useJob`). */
-export interface JobState<Output = unknown> {
-  id: string;
-  name: string;
-  status: JobStatus;
-  /** Attempts started so far (1 while the first runs). */
-  attempts: number;
-  maxAttempts: number;
-  /** 0–100, from the handler's progress(); 100 once completed. */
-  progress: number;
-  message: string | null;
-  /** The handler's return value, once completed. */
-  output: Output | null;
-  /** The last attempt's error message (failed, or retrying after one). */
-  error: string | null;
-  runAt: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
 
 export interface JobRow {
   id: string;

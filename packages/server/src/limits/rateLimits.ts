@@ -1,3 +1,4 @@
+import { CRDT_PUSH, LIVE_PROCEDURE, PRESENCE_SET } from "@tether/protocol";
 import { TRPCError } from "@trpc/server";
 import {
   RateLimiterMemory,
@@ -58,11 +59,11 @@ export const DEFAULT_RATE_LIMITS = {
   subscription: { points: 120, duration: 60 },
   procedures: {
     /** Live queries opened: one procedure for every query of the app, so more than other subscriptions. */
-    $live: { points: 300, duration: 60 },
+    [LIVE_PROCEDURE]: { points: 300, duration: 60 },
     /** CRDT updates: a typist's client pushes every few keystrokes; 20 a second sustained. */
-    "$crdt.push": { points: 1200, duration: 60 },
+    [CRDT_PUSH]: { points: 1200, duration: 60 },
     /** Presence (cursor, selection) updates: 20 a second sustained. */
-    "$presence.set": { points: 1200, duration: 60 },
+    [PRESENCE_SET]: { points: 1200, duration: 60 },
   } as Readonly<Record<string, RateLimitRule | false>>,
 } as const satisfies Required<Pick<RateLimitOptions<unknown>, "query" | "mutation" | "subscription" | "procedures">>;
 

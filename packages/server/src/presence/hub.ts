@@ -1,3 +1,4 @@
+import { toBase64, type PresenceJoinInput, type PresenceMessage, type PresenceSetInput } from "@tether/protocol";
 import { TRPCError } from "@trpc/server";
 import type { Value } from "loro-crdt";
 import { z } from "zod";
@@ -7,31 +8,18 @@ import { resolvePresenceOptions, type PresenceOptions, type ResolvedPresenceOpti
 import { createLogger, type Logger } from "../log/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { PresenceRelay } from "./relay.ts";
-import { encodeBase64 } from "../crdt/index.ts";
 import { PresenceRoom, type PresenceOwner } from "./room.ts";
 import { UpdateQueue } from "./updateQueue.ts";
+
+// The wire types are @tether/protocol's; the schemas are checked against them (`satisfies`).
+export type { PresenceJoinInput, PresenceMessage, PresenceSetInput } from "@tether/protocol";
 
 export const presenceJoinInput = z.object({
   room: z.string().min(1).max(200),
   clientId: z.string().min(1).max(100),
-});
+}) satisfies z.ZodType<PresenceJoinInput, PresenceJoinInput>;
 
-export const presenceSetInput = presenceJoinInput.extend({ state: z.unknown() });
-
-export type PresenceJoinInput = z.infer<typeof presenceJoinInput>;
-export type PresenceSetInput = z.infer<typeof presenceSetInput>;
-
-/**
- * What `$presence.join` yields. `update` is base64 of Loro `EphemeralStore` bytes. The first
- * message (and the one replacing a backlog a slow subscriber dropped) is the whole room:
- * `full: true`, and the client replaces what it had; it also carries `timeoutMs`, so the client
- * refreshes its entry in time. Later messages are one key's change each (set, delete, expiry).
- */
-export interface PresenceMessage {
-  update: string;
-  full?: true;
-  timeoutMs?: number;
-}
+export const presenceSetInput = presenceJoinInput.extend({ state: z.unknown() }) satisfies z.ZodType<PresenceSetInput, PresenceSetInput>;
 
 export interface PresenceStats {
   rooms: number;
@@ -150,7 +138,7 @@ export class PresenceHub<Ctx extends object> {
       const queue = new UpdateQueue(this.options.maxQueuedUpdates);
       cleanups.push(room.subscribe(queue));
       cleanups.push(room.join(input.clientId, ownerOf(ctx)));
-      const full = (): PresenceMessage => ({ update: encodeBase64(room!.encodeAll()), full: true, timeoutMs: this.options.timeoutMs });
+      const full = (): PresenceMessage => ({ update: toBase64(room!.encodeAll()), full: true, timeoutMs: this.options.timeoutMs });
       yield full();
       for (;;) {
         const next = await queue.next(stop);

@@ -1,6 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import { EphemeralStore, type Value } from "loro-crdt";
-import { encodeBase64 } from "../crdt/index.ts";
+import { toBase64 } from "@tether/protocol";
 import type { UpdateQueue } from "./updateQueue.ts";
 
 /**
@@ -66,7 +66,7 @@ export class PresenceRoom {
     // Every local set/delete is encoded for that key only: that is the incremental update.
     this.stopLocal = this.store.subscribeLocalUpdates((bytes) => {
       if (this.muted || this.subscribers.size === 0) return;
-      const update = encodeBase64(bytes);
+      const update = toBase64(bytes);
       for (const queue of this.subscribers) queue.push(update);
     });
     // An expired entry simply vanishes from the store, and an expiry is not a local update:

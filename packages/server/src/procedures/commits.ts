@@ -39,4 +39,4 @@ export function takeCommits(ctx: object): readonly string[] {
   return list;
 }
 
-export const COMMIT_HEADER = "x-tether-commit";
+export { COMMIT_HEADER } from "@tether/protocol";

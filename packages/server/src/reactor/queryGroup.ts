@@ -1,3 +1,4 @@
+import { encodeEventId } from "@tether/protocol";
 import type { Change } from "../feed/index.ts";
 import { AsyncQueue } from "./asyncQueue.ts";
 import type { LiveMessage } from "./liveMessage.ts";
@@ -85,13 +86,7 @@ export class QueryGroup {
   }
 
   eventId(): string {
-    return `${this.version}.${this.result?.hash ?? ""}`;
+    return encodeEventId(this.version, this.result?.hash ?? "");
   }
 }
 
-/** The hash part of a tracked id (`<version>.<hash>`), or null when it is not one of ours. */
-export function hashFromEventId(id: string | null | undefined): string | null {
-  if (!id) return null;
-  const dot = id.indexOf(".");
-  return dot > 0 ? id.slice(dot + 1) || null : null;
-}

@@ -1,3 +1,4 @@
+import { eventHash } from "@tether/protocol";
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
@@ -9,7 +10,7 @@ import { diffLists, type LiveMessage } from "./liveMessage.ts";
 import { GroupIndex } from "./groupIndex.ts";
 import { ConcurrencyLimiter, TimeoutError } from "./limiter.ts";
 import { affects } from "./predicate.ts";
-import { hashFromEventId, QueryGroup, type GroupRun, type GroupState, type LiveEvent, type Subscriber } from "./queryGroup.ts";
+import { QueryGroup, type GroupRun, type GroupState, type LiveEvent, type Subscriber } from "./queryGroup.ts";
 import { backoffDelay, isTransientError } from "./retry.ts";
 import type { ReadSet } from "./readSet.ts";
 import { hashOf, stableStringify } from "./stableJson.ts";
@@ -152,7 +153,7 @@ export class Reactor {
       const subscriber: Subscriber = {
         queue: new AsyncQueue<LiveEvent>(),
         needsFull: true,
-        resumeHash: hashFromEventId(request.lastEventId),
+        resumeHash: eventHash(request.lastEventId),
       };
       joined.subscribers.add(subscriber);
       const onAbort = () => subscriber.queue.end();

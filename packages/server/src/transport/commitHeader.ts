@@ -1,4 +1,5 @@
-import { COMMIT_HEADER, takeCommits } from "../procedures/index.ts";
+import { COMMIT_HEADER, encodeCommitHeader } from "@tether/protocol";
+import { takeCommits } from "../procedures/index.ts";
 
 /**
  * tRPC `responseMeta`: tells the client which transactions its mutations committed
@@ -9,5 +10,5 @@ import { COMMIT_HEADER, takeCommits } from "../procedures/index.ts";
 export function commitResponseMeta({ ctx }: { ctx?: unknown }): { headers?: Record<string, string> } {
   if (!ctx || typeof ctx !== "object") return {};
   const commits = takeCommits(ctx);
-  return commits.length > 0 ? { headers: { [COMMIT_HEADER]: commits.join(",") } } : {};
+  return commits.length > 0 ? { headers: { [COMMIT_HEADER]: encodeCommitHeader(commits) } } : {};
 }

@@ -1,3 +1,4 @@
+import { LIVE_PROCEDURE } from "@tether/protocol";
 import type { Encoder } from "@trpc/server/adapters/ws";
 
 /**
@@ -15,7 +16,7 @@ import type { Encoder } from "@trpc/server/adapters/ws";
  * the subscription paths named by the caller (Tether's `$live`: the reactor never changes a message
  * or a result once published). Everything else is stringified as tRPC would.
  */
-export const SHARED_PAYLOAD_PATHS: ReadonlySet<string> = new Set(["$live"]);
+export const SHARED_PAYLOAD_PATHS: ReadonlySet<string> = new Set([LIVE_PROCEDURE]);
 
 /** Serialized JSON of big live-message parts, by identity; entries go with their objects. */
 const payloadJson = new WeakMap<object, string>();

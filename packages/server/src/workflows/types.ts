@@ -4,9 +4,8 @@ import type { z } from "zod";
 import type { Logger } from "../log/index.ts";
 import type { StartWorkflowOptions, WaitForEventOptions } from "./config.ts";
 
-export type WorkflowStatus = "pending" | "running" | "waiting" | "completed" | "failed" | "cancelled";
-export type StepKind = "run" | "sleep" | "event";
-export type StepStatus = "running" | "waiting" | "completed" | "failed";
+// What `$workflows.get` answers is wire protocol (@tether/protocol).
+export type { StepKind, StepStatus, WorkflowState, WorkflowStatus, WorkflowStepState } from "@tether/protocol";
 
 /** What a `step.run` function gets. */
 export interface StepRunArgs {
@@ -100,34 +99,3 @@ export interface WorkflowClient<Workflows> extends UntypedWorkflowClient {
   ): Promise<string>;
 }
 
-/** One step as its owner sees it. */
-export interface WorkflowStepState {
-  index: number;
-  name: string;
-  kind: StepKind;
-  status: StepStatus;
-  result: unknown;
-  error: string | null;
-  attempts: number;
-  /** Sleep: when it wakes; event wait: when it times out. */
-  wakeAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-/** One run as its owner sees it (`$workflows.get`, `useWorkflow`). */
-export interface WorkflowState<Output = unknown> {
-  id: string;
-  name: string;
-  status: WorkflowStatus;
-  input: unknown;
-  output: Output | null;
-  error: string | null;
-  /** The step reached last (running, waiting, or the last one finished). */
-  currentStep: string | null;
-  steps: WorkflowStepState[];
-  createdAt: string;
-  startedAt: string | null;
-  updatedAt: string;
-  finishedAt: string | null;
-}
