@@ -5,7 +5,7 @@ import { fromNodeHeaders, toNodeHandler } from "better-auth/node";
 import { createLogger, type Logger } from "../log/index.ts";
 import { findModel, type SchemaMeta } from "../schema/index.ts";
 import type { PrismaLike, Store } from "../store/index.ts";
-import type { ConnectionParams, TetherContextOptions } from "../transport/index.ts";
+import type { ConnectionParams, TetherContextOptions } from "../context/index.ts";
 import { betterAuthRateLimit, DEFAULT_AUTH_RATE_LIMITS, forwardSocketAddress, signInPerEmailLimit, type AuthRateLimits } from "./authRateLimits.ts";
 import type { AuthContext, AuthSession, AuthUser } from "./identity.ts";
 import { LiveSessions } from "./liveSessions.ts";

@@ -6,7 +6,7 @@ export type { ExtraRoutes, TetherServer, TetherServerOptions, TransportStats } f
 export { nextRouteHandler } from "./next.ts";
 export type { NextRouteHandler, NextRouteHandlerOptions } from "./next.ts";
 export type { UpgradeHook, WebSocketKeepAlive } from "./websocket.ts";
-export { readHeader } from "./contextOptions.ts";
+export { readHeader } from "../context/index.ts";
 export type {
   ConnectionParams,
   CreateTetherContext,
@@ -16,4 +16,4 @@ export type {
   TetherTransport,
   TransportErrorHandler,
   TransportErrorInfo,
-} from "./contextOptions.ts";
+} from "../context/index.ts";

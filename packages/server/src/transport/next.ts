@@ -4,7 +4,7 @@ import {
   type FetchCreateContextFnOptions,
   type FetchHandlerRequestOptions,
 } from "@trpc/server/adapters/fetch";
-import type { CreateTetherContext, FetchContextOptions, TransportErrorHandler } from "./contextOptions.ts";
+import type { CreateTetherContext, FetchContextOptions, TransportErrorHandler } from "../context/index.ts";
 import { commitResponseMeta } from "./commitHeader.ts";
 import { transportLimits, type TransportLimits } from "./limits.ts";
 import { forbiddenOriginBody, isForeignCookieRequest, type OriginPolicy } from "./origins.ts";

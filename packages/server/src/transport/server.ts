@@ -13,7 +13,7 @@ import type {
   NodeContextOptions,
   TransportErrorHandler,
   TransportErrorInfo,
-} from "./contextOptions.ts";
+} from "../context/index.ts";
 import { commitResponseMeta } from "./commitHeader.ts";
 import { transportLimits, type TransportLimits } from "./limits.ts";
 import { isForeignCookieRequest, nodeHeaders, refuseForeignOrigin, type OriginPolicy } from "./origins.ts";

@@ -4,7 +4,7 @@ import type { AnyRouter } from "@trpc/server";
 import type { CreateWSSContextFnOptions, WSSHandlerOptions } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "../log/index.ts";
-import type { CreateTetherContext, NodeContextOptions, TransportErrorHandler } from "./contextOptions.ts";
+import type { CreateTetherContext, NodeContextOptions, TransportErrorHandler } from "../context/index.ts";
 import type { TransportLimits } from "./limits.ts";
 import { isForeignCookieRequest, nodeHeaders, refuseForeignUpgrade, type OriginPolicy } from "./origins.ts";
 import { pathMatches, requestPathname } from "./paths.ts";
