@@ -3,7 +3,7 @@ import { TRPCError } from "@trpc/server";
 import { AccessWatch, type AccessLease, type RecordedRun, type Revocation } from "../access/index.ts";
 import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
-import { AsyncQueue } from "../reactor/index.ts";
+import { SubscriberQueue } from "../queue/index.ts";
 import type { ModelMeta, SchemaMeta } from "../schema/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { encodeBase64, encodeVersion, hasNews, notFound } from "./codec.ts";
@@ -54,9 +54,8 @@ interface Subscriber {
   version: VersionVector;
   /** What it has taken off its queue: where a folded backlog starts from. */
   delivered: VersionVector;
-  /** Base64 characters waiting in its queue. */
-  queuedBytes: number;
-  readonly queue: AsyncQueue<Queued>;
+  /** Bounded by `maxQueuedMessages` and `maxQueuedBytes` (base64 characters). */
+  readonly queue: SubscriberQueue<Queued>;
   /** Its hold on "may read this row", shared with its scope's other subscribers of the document. */
   lease: AccessLease | null;
   /** Its catch-up is queued: relayed updates may follow it (never overtake it). */
@@ -147,7 +146,7 @@ export class DocHub {
       subscribers += hd.subscribers.size;
       for (const s of hd.subscribers) {
         queuedMessages += s.queue.length;
-        queuedBytes += s.queuedBytes;
+        queuedBytes += s.queue.weight;
       }
     }
     return { docs: this.docs.size, subscribers, queuedMessages, queuedBytes, rechecks: this.access.counters.rechecks };
@@ -163,7 +162,8 @@ export class DocHub {
     // either seen by them or delivered after this subscriber is registered.
     await this.start();
     if (this.closed) return;
-    const subscriber: Subscriber = { version, delivered: version, queuedBytes: 0, queue: new AsyncQueue<Queued>(), lease: null, caughtUp: false };
+    const queue = new SubscriberQueue<Queued>({ maxItems: this.deps.maxQueuedMessages, maxWeight: this.deps.maxQueuedBytes }, (q) => q.bytes);
+    const subscriber: Subscriber = { version, delivered: version, queue, lease: null, caughtUp: false };
     subscriber.lease = await this.access.open(`${t.key}\u0000${scope}`, ctx, (db) => this.deps.visible(db, t), (why) =>
       subscriber.queue.end(revocationError(why)),
     );
@@ -200,7 +200,6 @@ export class DocHub {
         const next = await subscriber.queue.next();
         if (next.done) return;
         subscriber.delivered = next.value.version;
-        subscriber.queuedBytes -= next.value.bytes;
         yield next.value.message;
       }
     } finally {
@@ -461,22 +460,16 @@ export class DocHub {
    * one message, whatever the number of edits it missed.
    */
   private send(hd: HubDoc, s: Subscriber, update: string, current: VersionVector, version: string, versionOf?: () => string): void {
-    let bytes = update.length;
-    const full = s.queue.length >= this.deps.maxQueuedMessages || s.queuedBytes + bytes > this.deps.maxQueuedBytes;
-    if (full && s.queue.length > 0 && hd.loaded) {
-      s.queue.clear();
-      s.queuedBytes = 0;
-      update = encodeBase64(hd.doc.export({ mode: "update", from: s.delivered }));
-      bytes = update.length;
-      this.counters.folds += 1;
+    const item: Queued = { message: { update, version: versionOf ? versionOf() : version }, version: current, bytes: update.length };
+    const queued = s.queue.push(item, () => {
+      if (!hd.loaded) return null;
       // Folded from the committed copy: what it holds is what this subscriber now has.
-      current = hd.doc.oplogVersion();
-      version = encodeVersion(current);
-      versionOf = undefined;
-    }
-    s.queue.push({ message: { update, version: versionOf ? versionOf() : version }, version: current, bytes });
-    s.queuedBytes += bytes;
-    s.version = current;
+      const folded = encodeBase64(hd.doc.export({ mode: "update", from: s.delivered }));
+      const now = hd.doc.oplogVersion();
+      return { message: { update: folded, version: encodeVersion(now) }, version: now, bytes: folded.length };
+    });
+    if (queued !== item) this.counters.folds += 1;
+    s.version = queued.version;
   }
 }
 

@@ -1,62 +1,46 @@
+import { SubscriberQueue } from "../queue/index.ts";
+
 /** What one join subscription takes next: an incremental update, or a full snapshot of the room. */
 export type QueuedUpdate = { kind: "update"; update: string } | { kind: "full" };
 
+const FULL: QueuedUpdate = { kind: "full" };
+
 /**
  * The updates (base64, encoded once per change for every subscriber) waiting for one
- * `$presence.join` subscriber. Push-fed (the room broadcasts into it)
- * and pull-drained (the subscription's generator), so it must bound itself: a subscriber that
- * stops reading would otherwise grow it forever (SSE pauses the generator on backpressure rather
- * than buffering). On overflow the backlog is dropped for one full snapshot, which brings the
- * subscriber to the same state the backlog would have.
+ * `$presence.join` subscriber: the server's one bounded `SubscriberQueue`, whose backlog folds
+ * into one "send the whole room" marker. While that marker waits, further updates are dropped too:
+ * the snapshot, encoded when the subscriber takes it, already holds them.
  */
 export class UpdateQueue {
-  private items: string[] = [];
-  private full = false;
-  private ended = false;
-  private wake: (() => void) | null = null;
+  private readonly queue: SubscriberQueue<QueuedUpdate>;
+  private fullPending = false;
 
-  constructor(private readonly max: number) {}
+  constructor(max: number) {
+    this.queue = new SubscriberQueue<QueuedUpdate>({ maxItems: max });
+  }
 
   push(update: string): void {
-    if (this.ended || this.full) return;
-    if (this.items.length >= this.max) {
-      this.items = [];
-      this.full = true;
-    } else {
-      this.items.push(update);
-    }
-    this.notify();
+    if (this.fullPending) return;
+    if (this.queue.push({ kind: "update", update }, () => FULL) === FULL) this.fullPending = true;
   }
 
   /** No more updates (the room closed); a pending `next` resolves null. */
   end(): void {
-    this.ended = true;
-    this.notify();
+    this.queue.end();
   }
 
-  /** The next update, or null once ended or `signal` aborts. */
+  /** The next update, or null once ended or `signal` aborts (which ends the queue). */
   async next(signal: AbortSignal): Promise<QueuedUpdate | null> {
-    for (;;) {
-      if (this.ended || signal.aborted) return null;
-      if (this.full) {
-        this.full = false;
-        return { kind: "full" };
-      }
-      const update = this.items.shift();
-      if (update !== undefined) return { kind: "update", update };
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener("abort", done);
-          this.wake = null;
-          resolve();
-        };
-        this.wake = done;
-        signal.addEventListener("abort", done, { once: true });
-      });
+    if (signal.aborted) this.queue.end();
+    const onAbort = () => this.queue.end();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const next = await this.queue.next();
+      if (next.done) return null;
+      if (next.value === FULL) this.fullPending = false;
+      return next.value;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
-  }
-
-  private notify(): void {
-    this.wake?.();
   }
 }

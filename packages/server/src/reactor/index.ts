@@ -1,5 +1,4 @@
 export { Reactor } from "./reactor.ts";
-export { AsyncQueue } from "./asyncQueue.ts";
 export type { LiveQueryRunner, LiveSubscribeRequest, ReactorOptions, ReactorStats } from "./reactor.ts";
 export { DEFAULT_REACTOR_CONFIG } from "./config.ts";
 export type { ReactorConfig } from "./config.ts";

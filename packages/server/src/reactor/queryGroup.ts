@@ -1,6 +1,6 @@
 import { encodeEventId } from "@tether/protocol";
 import type { Change } from "../feed/index.ts";
-import { AsyncQueue } from "./asyncQueue.ts";
+import type { SubscriberQueue } from "../queue/index.ts";
 import type { LiveMessage } from "./liveMessage.ts";
 import type { ReadSet } from "./readSet.ts";
 
@@ -11,7 +11,7 @@ export interface LiveEvent {
 }
 
 export interface Subscriber {
-  readonly queue: AsyncQueue<LiveEvent>;
+  readonly queue: SubscriberQueue<LiveEvent>;
   /** The next result must be sent in full even if unchanged (new subscriber, or it fell behind). */
   needsFull: boolean;
   /** Hash of the data the client already holds (from its lastEventId), if resuming. */

@@ -3,7 +3,7 @@ import type { Change, ChangeFeed, FeedEvent, FeedSubscription } from "../feed/in
 import type { Logger } from "../log/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
 import { multiplexQueries, watchQueryWaits } from "../store/index.ts";
-import { AsyncQueue } from "./asyncQueue.ts";
+import { SubscriberQueue } from "../queue/index.ts";
 import { Deadline } from "./deadline.ts";
 import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import { diffLists, type LiveMessage } from "./liveMessage.ts";
@@ -151,7 +151,7 @@ export class Reactor {
       }
       const joined = group;
       const subscriber: Subscriber = {
-        queue: new AsyncQueue<LiveEvent>(),
+        queue: new SubscriberQueue<LiveEvent>({ maxItems: this.config.maxQueuedMessagesPerSubscriber }),
         needsFull: true,
         resumeHash: eventHash(request.lastEventId),
       };
@@ -453,12 +453,9 @@ export class Reactor {
   }
 
   private send(group: QueryGroup, subscriber: Subscriber, message: LiveMessage, full: LiveMessage): void {
-    if (subscriber.queue.length >= this.config.maxQueuedMessagesPerSubscriber) {
-      // A consumer this far behind only needs the latest state: fold its backlog into one value.
-      subscriber.queue.clear();
-      message = full;
-    }
-    subscriber.queue.push({ id: group.eventId(), message });
+    const id = group.eventId();
+    // A consumer this far behind only needs the latest state: its backlog folds into one full value.
+    subscriber.queue.push({ id, message }, () => ({ id, message: full }));
     this.counters.messagesSent += 1;
   }
 
