@@ -11,7 +11,9 @@ import {
 import { EventSource } from "eventsource";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { applyListPatch, createTetherAuth, createTetherServer, type LiveMessage, type TetherAuth, type TetherServer } from "@tether/server";
+import { applyListPatch, type LiveMessage } from "@tether/protocol";
+import { createTetherAuth, type TetherAuth } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { schema } from "../generated/tether/index.ts";
 import { buildSecuredApp, type SecuredRouter } from "./fixtures/securedApp.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
@@ -237,7 +239,7 @@ describe.each(engines)("auth on %s", (engine) => {
     await until(() => again.state.error !== undefined);
     expect(codeOf(again.state.error)).toBe("UNAUTHORIZED");
     expect(again.state.messages).toEqual([]);
-    expect(app.tether.reactor.stats().subscriptions).toBe(0);
+    expect(app.tether.stats.live().subscriptions).toBe(0);
   });
 
   it("SSE: a session revoked through better-auth's API ends its subscription with UNAUTHORIZED", async () => {

@@ -5,7 +5,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTetherAuth, type JobState, type LiveMessage, type TetherAuth } from "@tether/server";
+import type { LiveMessage } from "@tether/protocol";
+import { createTetherAuth, type JobState, type TetherAuth } from "@tether/server";
 import { serveExportDownload } from "../apps/demo/src/server/exportDownload.ts";
 import { EXPORT_COLUMNS, parseCsv, welcomeMessageId } from "../apps/demo/src/server/jobs/index.ts";
 import { buildRouter } from "../apps/demo/src/server/router.ts";

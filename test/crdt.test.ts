@@ -6,14 +6,9 @@ import { TRPCClientError } from "@trpc/client";
 import { LoroDoc, VersionVector } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import {
-  createChangeFeed,
-  createMetrics,
-  createTetherServer,
-  type ChangeFeed,
-  type CrdtOptions,
-  type TetherServer,
-} from "@tether/server";
+import { createMetrics, type ChangeFeed, type CrdtOptions } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
+import { createChangeFeed, tetherInternals } from "@tether/server/internal";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { b64, buildCrdtApp, connect, Peer, random, serve, startTwoNodes, trpcCode, unb64, type Client, type CrdtRouter } from "./support/crdtApp.ts";
 import { waitFor } from "./support/waitFor.ts";
@@ -151,7 +146,7 @@ describe.each(engines)("CRDT documents on %s", (engine) => {
     seed.getText("body").insert(0, "kept");
     seed.commit();
     await client.$crdt.push.mutate({ ...target, update: b64(seed.export({ mode: "update" })) });
-    await app.tether.crdt.flushProjections(); // the column is written debounced
+    await tetherInternals(app.tether).crdt.flushProjections(); // the column is written debounced
 
     const rowBefore = await store.db.note.findUnique({ where: { id: "n1" } });
     const sidecarBefore = await sidecar();
@@ -330,12 +325,12 @@ describe.each(engines)("CRDT documents on %s", (engine) => {
       await writer.push();
     }
     expect(watcher.text).toBe(""); // nothing delivered while held
-    expect(nodeB.tether.crdt.stats().compactions).toBeGreaterThanOrEqual(2);
+    expect(nodeB.tether.stats.crdt().compactions).toBeGreaterThanOrEqual(2);
     release();
     const expected = Array.from({ length: 8 }, (_, i) => `${i};`).join("");
     await waitFor("the watcher to catch up", () => watcher.text === expected, { fatal: () => watcher.errors[0] });
     // Eight queued updates, most compacted away: one reload covered them all.
-    expect(app.tether.crdt.stats().reloads).toBe(1);
+    expect(app.tether.stats.crdt().reloads).toBe(1);
   });
 
   it("compacts the update log into the snapshot; late readers and streams still get everything", async () => {
@@ -352,14 +347,14 @@ describe.each(engines)("CRDT documents on %s", (engine) => {
     const expected = Array.from({ length: 17 }, (_, i) => `${i},`).join("");
     const { updates } = await sidecar();
     expect(updates.length).toBeLessThanOrEqual(5);
-    expect(app.tether.crdt.stats().compactions).toBeGreaterThanOrEqual(3);
+    expect(app.tether.stats.crdt().compactions).toBeGreaterThanOrEqual(3);
     await waitFor("the watcher to follow", () => watcher.text === expected, { fatal: () => watcher.errors[0] });
     const late = new LoroDoc();
     late.import(unb64((await client.$crdt.pull.query({ model: "Note", id: "n1", field: "body" })).update));
     expect(late.getText("body").toString()).toBe(expected);
     await waitFor("the projection into the column", async () => (await column()) === expected);
     // The same numbers for Prometheus.
-    const text = await createMetrics({ crdt: () => app.tether.crdt.stats() }).render();
+    const text = await createMetrics({ crdt: () => app.tether.stats.crdt() }).render();
     expect(text).toMatch(/^tether_crdt_pushes_total 17$/m);
     expect(text).toMatch(/^tether_crdt_streamed_docs 1$/m);
     expect(text).toMatch(/^tether_crdt_stream_subscribers 1$/m);
@@ -389,7 +384,7 @@ describe.runIf(engines.includes("postgres"))("CRDT documents across two nodes (P
       }
       const fromA = Array.from({ length: 10 }, (_, i) => `a${i} `).join("");
       await waitFor("B to receive A's edits", () => onB.text === fromA, { fatal });
-      expect(apps[0]!.tether.crdt.stats().compactions).toBeGreaterThanOrEqual(2);
+      expect(apps[0]!.tether.stats.crdt().compactions).toBeGreaterThanOrEqual(2);
 
       // And the other way, with A's copy merging.
       onB.doc.getText("body").insert(0, "[b] ");

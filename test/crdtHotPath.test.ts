@@ -5,10 +5,12 @@
 import { TRPCClientError } from "@trpc/client";
 import { LoroDoc } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { CrdtOptions, TetherServer } from "@tether/server";
+import type { CrdtOptions } from "@tether/server";
+import type { TetherServer } from "@tether/server/adapters/node";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { b64, buildCrdtApp, connect, Peer, serve, trpcCode, type CrdtRouter } from "./support/crdtApp.ts";
 import { waitFor } from "./support/waitFor.ts";
+import { tetherInternals } from "@tether/server/internal";
 
 describe.each(engines)("CRDT hot path on %s", (engine) => {
   let store: AppStore;
@@ -116,7 +118,7 @@ describe.each(engines)("CRDT hot path on %s", (engine) => {
     );
     expect(await storedText()).toBe(peers[0]!.text);
     await waitFor("the column to equal the text", async () => (await column()) === peers[0]!.text);
-    expect(app.tether.crdt.stats().pushes).toBeGreaterThanOrEqual(48);
+    expect(app.tether.stats.crdt().pushes).toBeGreaterThanOrEqual(48);
   });
 
   it("group commit: pushes queued behind a commit go in one transaction, each acked after it", async () => {
@@ -136,18 +138,18 @@ describe.each(engines)("CRDT hot path on %s", (engine) => {
       await gate;
     });
     await lockHeld;
-    const before = app.tether.crdt.stats().commits;
+    const before = app.tether.stats.crdt().commits;
     const acks = peers.map((peer, i) => {
       typed(peer, `-${i}`);
       return peer.push();
     });
-    await waitFor("every push to wait for the commit", () => app.tether.crdt.stats().pushesInFlight === peers.length);
+    await waitFor("every push to wait for the commit", () => app.tether.stats.crdt().pushesInFlight === peers.length);
     release();
     await holder;
     await Promise.all(acks);
     // The first may have taken its transaction alone before the others arrived; the rest share one.
-    expect(app.tether.crdt.stats().commits - before).toBeLessThanOrEqual(2);
-    expect(app.tether.crdt.stats().pushesInFlight).toBe(0);
+    expect(app.tether.stats.crdt().commits - before).toBeLessThanOrEqual(2);
+    expect(app.tether.stats.crdt().pushesInFlight).toBe(0);
     const text = await storedText();
     for (let i = 0; i < peers.length; i++) expect(text).toContain(`-${i}`);
   });
@@ -199,9 +201,9 @@ describe.each(engines)("CRDT hot path on %s", (engine) => {
     // Durable, streamed, but the column waits (a barrier: an ordinary query sees the old value).
     expect(await storedText()).toBe("one two three");
     expect(await column()).toBe("");
-    await app.tether.crdt.flushProjections();
+    await tetherInternals(app.tether).crdt.flushProjections();
     expect(await column()).toBe("one two three");
-    const projections = app.tether.crdt.stats().projections;
+    const projections = app.tether.stats.crdt().projections;
     expect(projections).toBe(1); // three commits, one projection
 
     typed(alice, "!");
@@ -231,12 +233,12 @@ describe.each(engines)("CRDT hot path on %s", (engine) => {
     await waitFor("alice's stream", () => alice.messages > 0);
     typed(alice, "doc");
     await alice.push();
-    await app.tether.crdt.flushProjections();
+    await tetherInternals(app.tether).crdt.flushProjections();
     expect(await column()).toBe("doc");
     typed(alice, " edited");
     await alice.push(); // committed; its projection is still due
     await store.sql.query(`UPDATE "Note" SET body = 'SQL: doc' WHERE id = 'n1'`);
-    await app.tether.crdt.flushProjections();
+    await tetherInternals(app.tether).crdt.flushProjections();
     await waitFor("alice to get the merged text", () => alice.text === "SQL: doc edited", { fatal: () => alice.errors[0] });
     await waitFor("the column to hold the merged text", async () => (await column()) === "SQL: doc edited");
   });

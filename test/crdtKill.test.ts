@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoroDoc } from "loro-crdt";
 import { afterEach, describe, expect, it } from "vitest";
-import type { TetherServer } from "@tether/server";
+import type { TetherServer } from "@tether/server/adapters/node";
 import { createTestDatabase, engines } from "./support/databases.ts";
 import { connect, Peer, unb64 } from "./support/crdtApp.ts";
 import { waitFor } from "./support/waitFor.ts";

@@ -5,15 +5,9 @@ import { createTRPCClient, createWSClient, httpBatchLink, TRPCClientError, wsLin
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { z } from "zod";
-import {
-  createTetherAuth,
-  createTetherServer,
-  DEFAULT_AUTH_RATE_LIMITS,
-  DEFAULT_RATE_LIMITS,
-  initTether,
-  type TetherOptions,
-  type TetherServer,
-} from "@tether/server";
+import { createTetherAuth, initTether, type TetherOptions } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
+import { DEFAULT_AUTH_RATE_LIMITS, DEFAULT_RATE_LIMITS } from "@tether/server/internal";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
-import { createChangeFeed, LISTENER_APPLICATION_NAME, positionIncludes, type ChangeFeed } from "@tether/server";
+import { positionIncludes } from "@tether/protocol";
+import type { ChangeFeed } from "@tether/server";
+import { createChangeFeed, LISTENER_APPLICATION_NAME } from "@tether/server/internal";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { recordFeed } from "./support/feedRecorder.ts";
 import { waitFor } from "./support/waitFor.ts";

@@ -11,7 +11,8 @@
 // 7. idempotency keys are per user unless the job says `keyScope: "global"`;
 // 8. watchJob hands each distinct state to its listener once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobState, TetherServer } from "@tether/server";
+import type { JobState } from "@tether/server";
+import type { TetherServer } from "@tether/server/adapters/node";
 import { watchJob, type JobWatch, type TetherClient } from "@tether/client";
 import { buildJobsApp, createJobsStore, jobsClientAs, serveJobsApp, type JobsRouter } from "./fixtures/jobsApp.ts";
 import { userContext } from "./fixtures/securedApp.ts";

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { commitsOf, createStore, positionIncludes } from "@tether/server";
+import { positionIncludes } from "@tether/protocol";
+import { createStore } from "@tether/server";
+import { commitsOf, tetherInternals } from "@tether/server/internal";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { buildApp, type TestContext } from "./fixtures/app.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
@@ -58,12 +60,12 @@ describe.each(engines)("live queries on %s", (engine) => {
 
   it("does not re-run a filtered query for a change to rows outside its filter", async () => {
     const mine = await live<TaskRow[]>("tasks.byAssignee", { assigneeId: "alice" });
-    const before = app.tether.reactor.stats().executions;
+    const before = app.tether.stats.live().executions;
     for (let i = 0; i < 5; i++) await app.caller(ALICE).tasks.add({ projectId: "p2", title: `bob${i}`, assigneeId: "bob" });
     await app.caller(ALICE).tasks.add({ projectId: "p1", title: "for alice", assigneeId: "alice" });
     await mine.until(() => titles(mine.state.data).join() === "for alice");
     // Exactly one re-execution: the alice write. The five bob writes never ran the query.
-    expect(app.tether.reactor.stats().executions - before).toBe(1);
+    expect(app.tether.stats.live().executions - before).toBe(1);
   });
 
   it("sees a row move into and out of its filter", async () => {
@@ -77,13 +79,13 @@ describe.each(engines)("live queries on %s", (engine) => {
 
   it("runs a query once per change for 1,000 subscribers of it", async () => {
     const subscribers = await Promise.all(Array.from({ length: 1000 }, () => live<number>("tasks.openCount", { projectId: "p1" })));
-    expect(app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 1000 });
-    const before = app.tether.reactor.stats().executions;
+    expect(app.tether.stats.live()).toMatchObject({ groups: 1, subscriptions: 1000 });
+    const before = app.tether.stats.live().executions;
     await app.caller(ALICE).tasks.add({ projectId: "p1", title: "one" });
     await Promise.all(subscribers.map((s) => s.until(() => s.state.data === 1, 10_000)));
     await app.caller(ALICE).tasks.add({ projectId: "p1", title: "two" });
     await Promise.all(subscribers.map((s) => s.until(() => s.state.data === 2, 10_000)));
-    expect(app.tether.reactor.stats().executions - before).toBe(2);
+    expect(app.tether.stats.live().executions - before).toBe(2);
   }, 60_000);
 
   it("pushes nothing for a rolled-back mutation", async () => {
@@ -101,7 +103,7 @@ describe.each(engines)("live queries on %s", (engine) => {
     const bobView = await live<Array<{ id: string; tasks: TaskRow[] }>>("projects.mine", undefined, { user: { id: "bob" } });
     expect(aliceView.state.data?.map((p) => p.id)).toEqual(["p1"]);
     expect(bobView.state.data?.map((p) => p.id)).toEqual(["p2"]);
-    expect(app.tether.reactor.stats().groups).toBe(2);
+    expect(app.tether.stats.live().groups).toBe(2);
     await app.caller(ALICE).tasks.add({ projectId: "p1", title: "nested" });
     await aliceView.until(() => aliceView.state.data?.[0]?.tasks.length === 1);
     expect(bobView.state.data?.[0]?.tasks).toEqual([]);
@@ -143,20 +145,20 @@ describe.each(engines)("live queries on %s", (engine) => {
   it("cleans up groups when their last subscriber leaves", async () => {
     const a = await live("tasks.byProject", { projectId: "p1" });
     const b = await live("tasks.byProject", { projectId: "p1" });
-    expect(app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 2 });
+    expect(app.tether.stats.live()).toMatchObject({ groups: 1, subscriptions: 2 });
     await a.stop();
-    expect(app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 1 });
+    expect(app.tether.stats.live()).toMatchObject({ groups: 1, subscriptions: 1 });
     await b.stop();
-    expect(app.tether.reactor.stats()).toMatchObject({ groups: 0, subscriptions: 0 });
+    expect(app.tether.stats.live()).toMatchObject({ groups: 0, subscriptions: 0 });
   });
 
   it("releases a group when its consumer stops while a read is pending", async () => {
-    const stream = app.tether.reactor.subscribe({ path: "tasks.byProject", input: { projectId: "p1" }, ctx: ALICE, scope: "alice" });
+    const stream = tetherInternals(app.tether).reactor.subscribe({ path: "tasks.byProject", input: { projectId: "p1" }, ctx: ALICE, scope: "alice" });
     expect((await stream.next()).value?.message.kind).toBe("full");
     const pending = stream.next(); // a quiet query: nothing will come
-    expect(app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 1 });
+    expect(app.tether.stats.live()).toMatchObject({ groups: 1, subscriptions: 1 });
     await stream.return?.();
-    expect(app.tether.reactor.stats()).toMatchObject({ groups: 0, subscriptions: 0 });
+    expect(app.tether.stats.live()).toMatchObject({ groups: 0, subscriptions: 0 });
     expect(await pending).toMatchObject({ done: true });
   });
 
@@ -170,7 +172,7 @@ describe.each(engines)("live queries on %s", (engine) => {
     await expect(first("tasks.add", {})).rejects.toMatchObject({ code: "BAD_REQUEST" });
     await expect(first("tasks.byProject", { projectId: 42 })).rejects.toMatchObject({ code: "BAD_REQUEST" });
     await expect(caller.tasks.add({ projectId: "p1", title: "" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
-    expect(app.tether.reactor.stats().groups).toBe(0);
+    expect(app.tether.stats.live().groups).toBe(0);
   });
 
   it("converges: concurrent writers (Prisma and raw SQL), many subscribers with varied filters", async () => {

@@ -4,12 +4,15 @@
 // packages/server/src/reactor/reactor.test.ts.)
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
-import { applyListPatch, createTetherServer, type LiveMessage, type ReactorConfig, type TetherServer } from "@tether/server";
+import { applyListPatch, type LiveMessage } from "@tether/protocol";
+import type { ReactorConfig } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { buildApp, type TestRouter } from "./fixtures/app.ts";
 import { createTestStore, engines, type AppStore, type TestDatabase } from "./support/databases.ts";
 import { seedAliceAndBob } from "./support/seed.ts";
 import { connectAs, userFromRequest } from "./support/userClient.ts";
 import { waitFor } from "./support/waitFor.ts";
+import { tetherInternals } from "@tether/server/internal";
 
 type WireProject = { id: string; tasks: { id: string; title: string; done: boolean }[] };
 
@@ -68,7 +71,7 @@ describe.each(engines)("live query timeouts on %s", (engine) => {
     cleanups.push(() => sub.unsubscribe());
     const fatal = () => errors[0];
     await waitFor("the first value", () => data?.[0]?.tasks[0]?.title === "first", { fatal });
-    const stats = () => app.tether.reactor.stats();
+    const stats = () => app.tether.stats.live();
 
     let release: () => Promise<void>;
     if (engine === "postgres") {
@@ -107,7 +110,7 @@ describe.each(engines)("live query timeouts on %s", (engine) => {
       });
       // A change the feed already holds is not enough here: the feed's own read waits too. The
       // reactor is told directly, as its periodic sweep would.
-      app.tether.reactor.invalidateAll();
+      tetherInternals(app.tether).reactor.invalidateAll();
       await waitFor("the re-run to time out", () => stats().timeouts >= 1, { fatal });
       expect(stats().groupsByState.backoff + stats().groupsByState.dirty + stats().groupsByState.running).toBe(1);
       release = async () => {
@@ -179,7 +182,7 @@ describe.each(engines)("live query timeouts on %s", (engine) => {
       );
     });
     cleanups.push(() => subs.forEach((s) => s.unsubscribe()));
-    const stats = () => app.tether.reactor.stats();
+    const stats = () => app.tether.stats.live();
     if (engine === "postgres") {
       await waitFor("every slot's execution to wait for a connection", () => stats().executionsInFlight === 32 && stats().groups === 61, {
         fatal: () => errors[0],

@@ -4,7 +4,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger, migrate, MigrationError, openDatabase, type SqlClient } from "@tether/server";
+import { createLogger, migrate, MigrationError, type SqlClient } from "@tether/server";
+import { openDatabase } from "@tether/server/internal";
 import { createTestDatabase, engines, type TestDatabase } from "./support/databases.ts";
 
 const INIT = "20261125000000_init";

@@ -4,7 +4,8 @@
 // random inputs, after random writes too. On PGlite nothing is merged: the same check proves the
 // fallback (one statement per read) is untouched.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initTether, multiplexStats } from "@tether/server";
+import { initTether } from "@tether/server";
+import { multiplexStats, tetherInternals } from "@tether/server/internal";
 import { z } from "zod";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
@@ -88,11 +89,11 @@ describe.each(engines)("multiplexed live queries on %s", (engine) => {
         ]);
       }
       const before = collectors.map((c) => c.state.version);
-      const executions = tether.reactor.stats().reExecutions;
-      tether.reactor.invalidateAll();
+      const executions = tether.stats.live().reExecutions;
+      tetherInternals(tether).reactor.invalidateAll();
       // A group whose result did not change sends nothing: wait for the runs, then the messages.
       await waitFor("every group re-run and idle", () => {
-        const stats = tether.reactor.stats();
+        const stats = tether.stats.live();
         return stats.reExecutions >= executions + stats.groups && stats.groupsByState.idle === stats.groups;
       });
       await allAt((i) => before[i]!);

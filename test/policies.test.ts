@@ -134,12 +134,12 @@ describe.each(engines)("row-level policies on %s", (engine) => {
 
   it("live: invalidation stays narrow per user (the ReadSet records the policy-merged where)", async () => {
     const names = await live<Array<{ id: string }>>("projects.names", undefined, ALICE);
-    const before = app.tether.reactor.stats().executions;
+    const before = app.tether.stats.live().executions;
     for (let i = 0; i < 5; i++) await app.caller(BOB).projects.create({ name: `bob ${i}` });
     await app.caller(ALICE).projects.create({ name: "alice 2" });
     await names.until(() => names.state.data!.length === 2);
     // One re-run: Alice's insert. Bob's five inserts never matched Alice's merged where.
-    expect(app.tether.reactor.stats().executions - before).toBe(1);
+    expect(app.tether.stats.live().executions - before).toBe(1);
     expect(names.state.messages).toHaveLength(2);
   });
 

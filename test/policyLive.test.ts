@@ -6,7 +6,9 @@
 // a caller the owner adds starts seeing the rows. Real server, WebSocket, both engines.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { applyListPatch, createTetherServer, initTether, type LiveMessage, type Policies, type TetherServer } from "@tether/server";
+import { applyListPatch, type LiveMessage } from "@tether/protocol";
+import { initTether, type Policies } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { schema } from "../generated/tether/index.ts";
 import type { Ctx } from "./support/crdtApp.ts";

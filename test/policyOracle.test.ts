@@ -9,7 +9,8 @@
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createTetherServer, initTether, type Policies, type TetherServer } from "@tether/server";
+import { initTether, type Policies } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { schema } from "../generated/tether/index.ts";
 import { trpcCode } from "./support/crdtApp.ts";

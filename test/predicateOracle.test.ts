@@ -4,7 +4,8 @@
 // "unknown" is always allowed (it only costs a re-run). A "no-match" for a returned row is a
 // missed update waiting to happen; a "match" for a row SQL says false of becomes one under NOT.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createChangeFeed, matchesWhere, type CapturedRow, type Match, type ModelMeta } from "@tether/server";
+import type { CapturedRow, Match, ModelMeta } from "@tether/server";
+import { createChangeFeed, matchesWhere } from "@tether/server/internal";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { recordFeed } from "./support/feedRecorder.ts";

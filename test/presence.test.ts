@@ -16,15 +16,8 @@ import { EventSource } from "eventsource";
 import { EphemeralStore } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import {
-  createMetrics,
-  createTetherAuth,
-  createTetherServer,
-  initTether,
-  type AuthContext,
-  type PresenceOptions,
-  type TetherServer,
-} from "@tether/server";
+import { createMetrics, createTetherAuth, initTether, type AuthContext, type PresenceOptions } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, type AppStore } from "./support/databases.ts";
 import { buildPresenceApp as buildApp, joinRoom, type PresenceCtx as Ctx, type PresenceRouter, type RoomView } from "./support/presenceApp.ts";

@@ -2,7 +2,8 @@
 // one Postgres database; clients join over WebSocket and set over HTTP on their own node, the
 // nodes relay through NOTIFY (tether_presence). Postgres only: PGlite is one process, one node.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createStore, createTetherServer, migrate, type PresenceOptions, type TetherServer } from "@tether/server";
+import { createStore, migrate, type PresenceOptions } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { createTestDatabase, createTestStore, engines, type AppStore, type TestDatabase } from "./support/databases.ts";
 import { buildPresenceApp as buildApp, joinRoom, type PresenceCtx as Ctx, type PresenceRouter, type RoomView } from "./support/presenceApp.ts";

@@ -1,16 +1,8 @@
 // Read tracking through a real Prisma client extension on a real PGlite store, and `affects`
 // judged against the Change objects the real change feed delivers for real writes.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  affects,
-  createChangeFeed,
-  createReadSetRecorder,
-  trackReads,
-  type Change,
-  type ChangeFeed,
-  type ReadSet,
-  type ReadSetRecorder,
-} from "@tether/server";
+import type { Change, ChangeFeed, ReadSet, ReadSetRecorder } from "@tether/server";
+import { affects, createChangeFeed, createReadSetRecorder, trackReads } from "@tether/server/internal";
 import { schema } from "../generated/tether/index.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { createTestStore, type AppStore } from "./support/databases.ts";

@@ -4,12 +4,13 @@
 // document's next activity. Real servers, sockets (WebSocket and SSE) and databases, both engines.
 import { LoroDoc } from "loro-crdt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { TetherServer } from "@tether/server";
+import type { TetherServer } from "@tether/server/adapters/node";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { buildCrdtApp, connect, Peer, serve, startTwoNodes, trpcCode, unb64, type CrdtRouter } from "./support/crdtApp.ts";
 import { joinRoom, type RoomView } from "./support/presenceApp.ts";
 import { connectAs } from "./support/userClient.ts";
 import { waitFor } from "./support/waitFor.ts";
+import { tetherInternals } from "@tether/server/internal";
 
 const ROOM = "note:n1";
 const errorCode = (error: unknown) => (error as { data?: { code?: string } } | undefined)?.data?.code;
@@ -123,11 +124,11 @@ describe.each(engines)("revocation on %s", (engine) => {
     cleanups.push(() => streams.forEach((s) => s.close()));
     await joined(...views);
     await waitFor("bob's streams", () => streams.every((s) => s.messages > 0));
-    const before = { presence: app.tether.presence.stats().rechecks, crdt: app.tether.crdt.stats().accessRechecks };
+    const before = { presence: app.tether.presence.stats().rechecks, crdt: app.tether.stats.crdt().accessRechecks };
     await store.sql.query(`DELETE FROM "ProjectMember" WHERE "userId" = 'bob'`);
     await waitFor("every join and stream to end", () => views.every((v) => v.errors.length > 0) && streams.every((s) => s.errors.length > 0));
     expect(app.tether.presence.stats().rechecks - before.presence).toBe(1);
-    expect(app.tether.crdt.stats().accessRechecks - before.crdt).toBe(1);
+    expect(app.tether.stats.crdt().accessRechecks - before.crdt).toBe(1);
   });
 
   it("a stream consumer that stops reading stays bounded, and on resuming converges through one folded update", async () => {
@@ -143,7 +144,7 @@ describe.each(engines)("revocation on %s", (engine) => {
     // Bob's stream, read server-side: one message, then nothing while the writer makes 40 edits.
     const stop = new AbortController();
     cleanups.push(() => stop.abort());
-    const stalled = app.tether.crdt.stream({ user: { id: "bob" } }, { model: "Note", id: "n1", field: "body" }, stop.signal);
+    const stalled = tetherInternals(app.tether).crdt.stream({ user: { id: "bob" } }, { model: "Note", id: "n1", field: "body" }, stop.signal);
     const local = new LoroDoc();
     const first = await stalled.next();
     local.import(unb64(first.value!.update));
@@ -154,7 +155,7 @@ describe.each(engines)("revocation on %s", (engine) => {
     }
     // The watcher's stream is fed in the same fan-out as bob's: once it has everything, so has bob's queue.
     await waitFor("the watcher to have every edit", () => watcher.text === writer.text);
-    const stats = app.tether.crdt.stats();
+    const stats = app.tether.stats.crdt();
     expect(stats.streamQueuedMessages).toBeLessThanOrEqual(bound);
     expect(stats.streamFolds).toBeGreaterThan(0);
 

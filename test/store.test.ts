@@ -2,7 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createStore, DEFAULT_DATA_DIR, migrate } from "@tether/server";
+import { createStore, migrate } from "@tether/server";
+import { DEFAULT_DATA_DIR } from "@tether/server/internal";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { createTestStore, engines } from "./support/databases.ts";
 

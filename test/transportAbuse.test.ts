@@ -8,15 +8,10 @@ import { initTRPC } from "@trpc/server";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { z } from "zod";
-import {
-  createTetherServer,
-  nextRouteHandler,
-  readHeader,
-  type LiveMessage,
-  type TetherContextOptions,
-  type TetherServer,
-  type TetherServerOptions,
-} from "@tether/server";
+import type { LiveMessage } from "@tether/protocol";
+import { readHeader, type TetherContextOptions } from "@tether/server";
+import { createTetherServer, type TetherServer, type TetherServerOptions } from "@tether/server/adapters/node";
+import { nextRouteHandler } from "@tether/server/adapters/next";
 import { buildApp, type TestContext, type TestRouter } from "./fixtures/app.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { seedAliceAndBob } from "./support/seed.ts";
@@ -231,7 +226,7 @@ describe.each(engines)("transport abuse on %s", (engine) => {
     expect(peakUnsent).toBeLessThanOrEqual(budget);
     expect(server.stats().maxConnectionBufferedBytes).toBeGreaterThan(0);
     expect(server.stats().maxConnectionBufferedBytes).toBeLessThanOrEqual(budget);
-    await waitFor("the attacker's subscriptions to end", () => app.tether.reactor.stats().subscriptions === 1);
+    await waitFor("the attacker's subscriptions to end", () => app.tether.stats.live().subscriptions === 1);
 
     // Bob's write and live query still work.
     const added = await bob.trpc.tasks.add.mutate({ projectId: "p2", title: "after the attack" });

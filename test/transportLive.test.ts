@@ -14,18 +14,13 @@ import {
 import { EventSource } from "eventsource";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
-import {
-  applyListPatch,
-  COMMIT_HEADER,
-  createMetrics,
-  createTetherServer,
-  positionIncludes,
-  type LiveMessage,
-  type TetherServer,
-} from "@tether/server";
+import { applyListPatch, COMMIT_HEADER, positionIncludes, type LiveMessage } from "@tether/protocol";
+import { createMetrics } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { buildApp, type TestContext, type TestRouter } from "./fixtures/app.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
 import { waitFor } from "./support/waitFor.ts";
+import { tetherInternals } from "@tether/server/internal";
 
 /** A task as it crosses the wire (no transformer: dates are ISO strings). */
 type WireTask = { id: string; title: string; done: boolean; projectId: string; assigneeId: string | null };
@@ -69,7 +64,7 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
   /** Serves the app, plus `/metrics` reading the reactor and whichever server is current. */
   function startServer(port = 0): Promise<TetherServer> {
     const metrics = createMetrics({
-      reactor: () => app.tether.reactor.stats(),
+      reactor: () => app.tether.stats.live(),
       // Late-bound: the server does not exist yet when its routes are declared.
       transport: () => server.stats(),
     });
@@ -311,7 +306,7 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
       // Once the reactor has processed both commits, a new live query starts at a position that
       // includes them, with both rows.
       await waitFor("the reactor to process both commits", () =>
-        xids.every((xid) => positionIncludes(app.tether.reactor.stats().position, xid)),
+        xids.every((xid) => positionIncludes(app.tether.stats.live().position, xid)),
       );
       const mine = live<Array<{ id: string; tasks: WireTask[] }>>(client, "projects.mine", undefined);
       await until(mine, "the first projects.mine message", () => mine.messages.length === 1);
@@ -329,7 +324,7 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
     });
 
     it("resumes after a server restart on the same port: 'resumed' when unchanged, full after a change", async () => {
-      const subscribe = vi.spyOn(app.tether.reactor, "subscribe");
+      const subscribe = vi.spyOn(tetherInternals(app.tether).reactor, "subscribe");
       const { client } = connect(transport);
       const view = live<WireTask[]>(client, "tasks.byProject", { projectId: "p1" });
       await until(view, "the first message", () => view.messages.length === 1);
@@ -356,12 +351,12 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
       if (transport === "sse") expect(sseResumeHeaders).toEqual([heldId]);
       await waitFor("the server to count the new connection", () => connections()[transport] === 1);
       expect(connections()).toEqual(expectedConnections(transport));
-      expect(app.tether.reactor.stats()).toMatchObject({ subscriptions: 1, groups: 1 });
+      expect(app.tether.stats.live()).toMatchObject({ subscriptions: 1, groups: 1 });
 
       // Restart 2: a raw write lands while the client is disconnected.
       const resumedId = view.ids.at(-1)!;
       await restartServer(async () => {
-        await waitFor("the reactor to drop the closed subscription", () => app.tether.reactor.stats().subscriptions === 0);
+        await waitFor("the reactor to drop the closed subscription", () => app.tether.stats.live().subscriptions === 0);
         await insertRaw("offline", "written while disconnected");
       });
       await until(view, "the message after the second reconnect", () => view.messages.length === 4, 10_000);
@@ -384,11 +379,11 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
       await until(view, "the first message", () => view.messages.length === 1);
       await until(other, "the first count", () => other.messages.length === 1);
       expect(other.data).toBe(1);
-      expect(app.tether.reactor.stats()).toMatchObject({ subscriptions: 2, groups: 2 });
+      expect(app.tether.stats.live()).toMatchObject({ subscriptions: 2, groups: 2 });
 
       view.unsubscribe();
-      await waitFor("the reactor to drop the subscription", () => app.tether.reactor.stats().subscriptions === 1);
-      expect(app.tether.reactor.stats().groups).toBe(1);
+      await waitFor("the reactor to drop the subscription", () => app.tether.stats.live().subscriptions === 1);
+      expect(app.tether.stats.live().groups).toBe(1);
       if (transport === "sse") await waitFor("its SSE stream to close", () => server.stats().sseConnections === 1);
 
       // The other subscription is unaffected and still live.
@@ -398,8 +393,8 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
       expect(seenByClosed).toBe(1);
 
       other.unsubscribe();
-      await waitFor("the reactor to drop every subscription", () => app.tether.reactor.stats().subscriptions === 0);
-      expect(app.tether.reactor.stats().groups).toBe(0);
+      await waitFor("the reactor to drop every subscription", () => app.tether.stats.live().subscriptions === 0);
+      expect(app.tether.stats.live().groups).toBe(0);
       // SSE streams close with their subscription; the WebSocket stays open for the next one.
       if (transport === "sse") await waitFor("every SSE stream to close", () => server.stats().sseConnections === 0);
       else expect(connections()).toEqual({ ws: 1, sse: 0 });
@@ -429,7 +424,7 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
   });
 
   it("a server-requested WebSocket reconnect resumes the subscription ('resumed', nothing resent)", async () => {
-    const subscribe = vi.spyOn(app.tether.reactor, "subscribe");
+    const subscribe = vi.spyOn(tetherInternals(app.tether).reactor, "subscribe");
     let upgrades = 0;
     server.server.on("upgrade", () => (upgrades += 1));
     const { client } = connect("ws");
@@ -447,7 +442,7 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
     expect(subscribe.mock.calls.map(([request]) => request.lastEventId ?? null)).toEqual([null, heldId]);
     // The old socket is closed once the move is confirmed; one subscription remains.
     await waitFor("the old socket to close", () => server.stats().wsConnections === 1);
-    await waitFor("the old subscription to end", () => app.tether.reactor.stats().subscriptions === 1);
+    await waitFor("the old subscription to end", () => app.tether.stats.live().subscriptions === 1);
 
     // Still live on the new socket.
     const added = await client.tasks.add.mutate({ projectId: "p1", title: "after reconnect" });

@@ -18,7 +18,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { WebSocket } from "ws";
-import { createStore, createTetherServer, migrate } from "@tether/server";
+import { createStore, migrate } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { buildApp } from "../fixtures/app.ts";
 import { createTestDatabase } from "../support/databases.ts";
@@ -41,7 +42,7 @@ async function serve(url: string): Promise<void> {
         return true;
       }
       if (req.url === "/stats") {
-        res.end(JSON.stringify({ transport: server.stats(), reactor: app.tether.reactor.stats() }));
+        res.end(JSON.stringify({ transport: server.stats(), reactor: app.tether.stats.live() }));
         return true;
       }
       return false;

@@ -14,7 +14,8 @@
  *    ("send→delivery"). Every committed row must be delivered exactly once, or the bench throws.
  */
 import pg from "pg";
-import { createChangeFeed, type ChangeFeed, type FeedEvent, type FeedSubscription } from "@tether/server";
+import type { ChangeFeed, FeedEvent, FeedSubscription } from "@tether/server";
+import { createChangeFeed } from "@tether/server/internal";
 import { createTestStore, type AppStore } from "../support/databases.ts";
 import { now, resourceMeter, round, sleep, summarize, type BenchOptions, type BenchResult, type Engine } from "./harness.ts";
 

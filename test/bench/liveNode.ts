@@ -17,7 +17,8 @@ import { EventEmitter, on } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { initTRPC } from "@trpc/server";
 import { z } from "zod";
-import { createStore, createTetherServer, initTether, migrate, type Engine, type SqlClient } from "@tether/server";
+import { createStore, initTether, migrate, type Engine, type SqlClient } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
 import type { AppStore } from "../support/databases.ts";
@@ -94,7 +95,7 @@ function buildTetherApp(store: AppStore) {
     router,
     close: () => tether.close(),
     counters: () => {
-      const stats = tether.reactor.stats();
+      const stats = tether.stats.live();
       return { executions: stats.executions, messages: stats.messagesSent, subscriptions: stats.subscriptions };
     },
   };

@@ -27,7 +27,8 @@
  * subscribers with one affected → ≤ 2 re-executions per write; 10,000 subscriptions on one node
  * under 2 GB RSS.
  */
-import { createChangeFeed, type Engine } from "@tether/server";
+import type { Engine } from "@tether/server";
+import { createChangeFeed } from "@tether/server/internal";
 import { collectGarbage, now, resourceMeter, round, sleep, summarize, type BenchOptions, type BenchResult } from "./harness.ts";
 import { buildBaselineBench, buildTetherBench, type BenchContext } from "./reactorApps.ts";
 import { createBenchStore, delta, snapshot, type BenchStore } from "./reactorStore.ts";
@@ -104,10 +105,10 @@ async function harnessTether(bench: BenchStore, scenario: Scenario, pool: Subscr
       return (await app.caller(subscriberCtx(i), signal).$live(live)) as AsyncIterable<unknown>;
     },
     write: (k) => writer.tasks.add(writeInput(scenario, k, n)),
-    reExecutions: () => app.tether.reactor.stats().reExecutions,
+    reExecutions: () => app.tether.stats.live().reExecutions,
     quiesce: async () => undefined, // the reactor's work for a write is the targets' re-execution
     check: () => {
-      const stats = app.tether.reactor.stats();
+      const stats = app.tether.stats.live();
       const groups = scenario === "same-query" ? 1 : n;
       return stats.subscriptions === n && stats.groups === groups
         ? null

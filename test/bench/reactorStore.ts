@@ -10,7 +10,14 @@
  *   `pg_current_xact_id_if_assigned()` lookup inside mutations is not counted as a read).
  * - `feed`: statements the change feed ran on the raw SQL client (reads of _tether_changes).
  */
-import { createStore, migrate, type Engine, type PrismaAdapter, type SqlClient, type SqlConnection } from "@tether/server";
+import {
+  createStore,
+  migrate,
+  type Engine,
+  type PrismaAdapter,
+  type SqlClient,
+  type SqlConnection,
+} from "@tether/server";
 import type { SqlDriverAdapter, SqlQuery, SqlQueryable } from "@prisma/driver-adapter-utils";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { createTestDatabase, type AppStore } from "../support/databases.ts";

@@ -4,7 +4,7 @@
  * (full values, list patches checked for version gaps) and timestamps the moment the row of the
  * current write becomes visible in its data.
  */
-import { applyListPatch, type LiveMessage } from "@tether/server";
+import { applyListPatch, type LiveMessage } from "@tether/protocol";
 import { now } from "./harness.ts";
 
 type Row = Record<string, unknown>;

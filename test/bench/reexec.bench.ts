@@ -18,6 +18,7 @@ import { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
 import { createTestDatabase } from "../support/databases.ts";
 import { round, type BenchOptions, type BenchResult } from "./harness.ts";
+import { tetherInternals } from "@tether/server/internal";
 
 interface Variant {
   name: string;
@@ -101,7 +102,7 @@ async function measure(engine: Engine, variant: Variant, sizes: { projects: numb
       }
     }
     const groups = sizes.projects * 4;
-    const reactor = tether.reactor;
+    const reactor = tetherInternals(tether).reactor;
     await messagesReach(groups);
     const runRound = async (r: number) => {
       // The first task of every project changes title and done: every group's result changes

@@ -18,7 +18,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createTRPCClient, createWSClient, wsLink } from "@trpc/client";
 import { WebSocket } from "ws";
-import { createLogger, createStore, createTetherServer, migrate, type Engine } from "@tether/server";
+import { createLogger, createStore, migrate, type Engine } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { buildApp, type TestRouter } from "../fixtures/app.ts";
 import { createTestDatabase } from "../support/databases.ts";
@@ -107,7 +108,7 @@ async function runServer(engine: Engine, subs: number, distinct: number, connect
     child.once("message", (message) => resolve(message as ClientReport));
     child.once("exit", (code) => reject(new Error(`client process exited with ${code}`)));
   });
-  const stats = app.tether.reactor.stats();
+  const stats = app.tether.stats.live();
   console.log(
     JSON.stringify({ engine, subs, distinct, connections, tasksPerProject, queryTimeoutMs, ...report, reactor: stats }, null, 2),
   );

@@ -10,6 +10,7 @@ import { act, cleanup, configure, screen, waitFor } from "@testing-library/react
 import type { LoroDoc } from "loro-crdt";
 import { WebSocket } from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { TetherClient } from "@tether/client";
 import {
   configureCrdtSessions,
   indexedDbCrdtPersistence,
@@ -17,8 +18,7 @@ import {
   type CrdtDocSession,
   type CrdtPersistence,
   type CrdtSessionRegistry,
-  type TetherClient,
-} from "@tether/client";
+} from "@tether/client/crdt";
 import type { TestRouter } from "../fixtures/app.ts";
 import { createTestStore, type AppStore } from "../support/databases.ts";
 import { random } from "../support/random.ts";

@@ -2,7 +2,7 @@
 // `watchJob` follows a job's progress to its output; another user's watch ends with NOT_FOUND and
 // never sees the job; `cancelJob` is the owner's only and aborts the running handler.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TetherServer } from "@tether/server";
+import type { TetherServer } from "@tether/server/adapters/node";
 import { cancelJob, watchJob, type JobWatch, type TetherClient } from "@tether/client";
 import { buildJobsApp, createJobsStore, jobRuns, jobsClientAs, serveJobsApp, type JobsRouter } from "../fixtures/jobsApp.ts";
 import { userContext } from "../fixtures/securedApp.ts";

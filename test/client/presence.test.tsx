@@ -6,8 +6,10 @@
 import { act, cleanup, configure, render, screen, waitFor } from "@testing-library/react";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
-import { presenceRegistryOf, type TetherClient } from "@tether/client";
-import { createTetherServer, initTether } from "@tether/server";
+import type { TetherClient } from "@tether/client";
+import { presenceRegistryOf } from "@tether/client/presence";
+import { initTether } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { schema } from "../../generated/tether/index.ts";
 import type { TestRouter } from "../fixtures/app.ts";
 import { createTestStore, type AppStore } from "../support/databases.ts";

@@ -156,9 +156,9 @@ describe("useLiveQuery", () => {
       </>,
     );
     await waitFor(() => expect(["x", "y", "z", "other"].map(status)).toEqual(["live", "live", "live", "live"]));
-    expect(running.app.tether.reactor.stats()).toMatchObject({ groups: 2, subscriptions: 2 });
+    expect(running.app.tether.stats.live()).toMatchObject({ groups: 2, subscriptions: 2 });
     view.unmount();
-    await waitFor(() => expect(running.app.tether.reactor.stats()).toMatchObject({ groups: 0, subscriptions: 0 }));
+    await waitFor(() => expect(running.app.tether.stats.live()).toMatchObject({ groups: 0, subscriptions: 0 }));
   });
 
   it("resubscribes when the input changes, and unsubscribes when disabled", async () => {
@@ -180,14 +180,14 @@ describe("useLiveQuery", () => {
     await waitFor(() => expect([text(), status()]).toEqual(["in one", "live"]));
     act(() => choose(p2));
     await waitFor(() => expect([text(), status()]).toEqual(["in two", "live"]));
-    await waitFor(() => expect(running.app.tether.reactor.stats()).toMatchObject({ groups: 1, subscriptions: 1 }));
+    await waitFor(() => expect(running.app.tether.stats.live()).toMatchObject({ groups: 1, subscriptions: 1 }));
     // The subscription is on p2 now: a write to p1 changes nothing here, a write to p2 does.
     await otherClient(running.server).tasks.add.mutate({ projectId: p2, title: "more" });
     await waitFor(() => expect(text()).toBe("in two,more"));
 
     act(() => choose(null));
     await waitFor(() => expect(status()).toBe("idle"));
-    await waitFor(() => expect(running.app.tether.reactor.stats().subscriptions).toBe(0));
+    await waitFor(() => expect(running.app.tether.stats.live().subscriptions).toBe(0));
   });
 
   it("reconnects after a server restart and converges: rows deleted while down disappear", async () => {
@@ -221,7 +221,7 @@ describe("useLiveQuery", () => {
     // And it is live on the new server, not just resynced once.
     await otherClient(second.server).tasks.add.mutate({ projectId, title: "after" });
     await waitFor(() => expect(text()).toBe("kept,after,added while down"));
-    expect(second.app.tether.reactor.stats().subscriptions).toBe(1);
+    expect(second.app.tether.stats.live().subscriptions).toBe(1);
   });
 
   it("reconnects at once when the browser comes back online instead of waiting out the backoff", async () => {

@@ -6,8 +6,10 @@ import { QueryClient } from "@tanstack/react-query";
 import { createTRPCClient, httpBatchLink } from "@trpc/client";
 import { EventSource } from "eventsource";
 import { WebSocket } from "ws";
-import { createTetherServer, type ReactorConfig, type TetherServer } from "@tether/server";
-import { createTetherReact, type TetherClient, type TetherClientOptions } from "@tether/client";
+import type { ReactorConfig } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
+import type { TetherClient, TetherClientOptions } from "@tether/client";
+import { createTetherReact } from "@tether/client/react";
 import { buildApp, type TestRouter } from "../fixtures/app.ts";
 import type { AppStore } from "../support/databases.ts";
 

@@ -4,8 +4,14 @@
 import { QueryClient } from "@tanstack/query-core";
 import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTetherServer, type TetherServer } from "@tether/server";
-import { cancelWorkflow, createTetherClient, watchWorkflow, type TetherClient, type WorkflowWatch } from "@tether/client";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
+import {
+  cancelWorkflow,
+  createTetherClient,
+  watchWorkflow,
+  type TetherClient,
+  type WorkflowWatch,
+} from "@tether/client";
 import { buildWorkflowsApp, createWorkflowsStore } from "../fixtures/workflowsApp.ts";
 import { userContext } from "../fixtures/securedApp.ts";
 import { engines, type AppStore } from "../support/databases.ts";

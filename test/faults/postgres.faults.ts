@@ -2,7 +2,7 @@
 // the cluster restarted (clean and crash), the listening connection killed again and again, and a
 // node whose NOTIFYs never arrive. Two Tether nodes as processes, every kind of subscriber on each.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LISTENER_APPLICATION_NAME } from "@tether/server";
+import { LISTENER_APPLICATION_NAME } from "@tether/server/internal";
 import { waitFor } from "../support/waitFor.ts";
 import { startCluster, type Cluster } from "./harness/cluster.ts";
 import { startNode, type TetherNode } from "./harness/nodeProcess.ts";

@@ -125,7 +125,7 @@ for (let k = 0; k < total; k++) {
 await new Promise((r) => setTimeout(r, 1500)); // drain
 const cpu = process.cpuUsage(cpu0);
 const wall = performance.now() - t0;
-const stats1 = app.tether.crdt.stats();
+const stats1 = app.tether.stats.crdt();
 console.log(
   JSON.stringify({
     engine,
@@ -145,8 +145,8 @@ console.log(
 
 // Flood: every editor types as fast as its acks allow (one push in flight each).
 measuring = false;
-const p0 = app.tether.crdt.stats().pushes;
-const c0 = app.tether.crdt.stats().commits;
+const p0 = app.tether.stats.crdt().pushes;
+const c0 = app.tether.stats.crdt().commits;
 const floodMs = 5000;
 const stopAt = performance.now() + floodMs;
 await Promise.all(
@@ -158,7 +158,7 @@ await Promise.all(
     }
   }),
 );
-const s2 = app.tether.crdt.stats();
+const s2 = app.tether.stats.crdt();
 console.log(JSON.stringify({ flood: { pushesPerSecond: fmt(((s2.pushes - p0) * 1000) / floodMs), pushesPerCommit: fmt((s2.pushes - p0) / Math.max(1, s2.commits - c0)) } }));
 
 for (const c of cleanups.reverse()) await c();

@@ -2,7 +2,8 @@
 // tether.job / ctx.jobs.enqueue / $jobs.*, over a real server. Each test FAILS while the hole exists.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createTetherServer, initTether, type TetherServer } from "@tether/server";
+import { initTether } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { schema } from "../../generated/tether/index.ts";
 import { createTestStore, engines } from "../support/databases.ts";
 import { connectAs, userFromRequest } from "../support/userClient.ts";

@@ -8,7 +8,6 @@ import { LoroDoc, VersionVector } from "loro-crdt";
 import { z } from "zod";
 import {
   createStore,
-  createTetherServer,
   initTether,
   migrate,
   type ChangeFeed,
@@ -16,8 +15,8 @@ import {
   type Policies,
   type PolicyDb,
   type PresenceOptions,
-  type TetherServer,
 } from "@tether/server";
+import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
 import { createTestDatabase, type AppStore } from "./databases.ts";

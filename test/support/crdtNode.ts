@@ -6,7 +6,7 @@
 import { createStore, migrate } from "@tether/server";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { buildCrdtApp } from "./crdtApp.ts";
-import { createTetherServer } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { userFromRequest } from "./userClient.ts";
 
 const config = JSON.parse(process.env.CRDT_NODE ?? "{}") as { url?: string; dataDir?: string; port: number; seed?: boolean; projectionDelayMs?: number };

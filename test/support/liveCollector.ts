@@ -1,4 +1,4 @@
-import { applyListPatch, type LiveMessage } from "@tether/server";
+import { applyListPatch, type LiveMessage } from "@tether/protocol";
 
 /**
  * Applies a live stream the way a client does, checking versions, and records everything.

@@ -4,7 +4,8 @@ import { createTRPCClient, createWSClient, httpBatchLink, httpSubscriptionLink, 
 import type { AnyRouter } from "@trpc/server";
 import { EventSource } from "eventsource";
 import { WebSocket } from "ws";
-import { readHeader, type TetherContextOptions, type TetherServer } from "@tether/server";
+import { readHeader, type TetherContextOptions } from "@tether/server";
+import type { TetherServer } from "@tether/server/adapters/node";
 
 /** A `createContext` for test servers: the user the caller names, or anonymous. */
 export function userFromRequest(opts: TetherContextOptions): { user: { id: string } | null } {

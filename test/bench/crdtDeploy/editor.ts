@@ -12,7 +12,8 @@
  * Times are `wallNow()` (the one clock every process on this machine shares).
  */
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
-import { configureCrdtSessions, createTetherClient, crdtTransportOf, type CrdtDocSession } from "@tether/client";
+import { createTetherClient } from "@tether/client";
+import { configureCrdtSessions, crdtTransportOf, type CrdtDocSession } from "@tether/client/crdt";
 import type { AnyRouter } from "@trpc/server";
 import { WebSocket } from "ws";
 import type { LoroDoc } from "loro-crdt";

@@ -7,7 +7,8 @@
  *
  * GET /bench/body answers `{ body }`: the projected `Note.body` column, for the convergence check.
  */
-import { createStore, createTetherServer, migrate } from "@tether/server";
+import { createStore, migrate } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../../generated/prisma/client.ts";
 import { buildCrdtApp } from "../../support/crdtApp.ts";
 import { userFromRequest } from "../../support/userClient.ts";

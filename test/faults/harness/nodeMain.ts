@@ -4,7 +4,8 @@
  * as JSON in FAULTS_NODE (see NodeConfig). `/faults/stats` reports what the scenarios measure.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { createStore, createTetherServer, migrate, type SqlClient } from "@tether/server";
+import { createStore, migrate, type SqlClient } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../../generated/prisma/client.ts";
 import { buildApp } from "../../fixtures/app.ts";
 import { seedAliceAndBob } from "../../support/seed.ts";
@@ -63,7 +64,7 @@ const server = await createTetherServer({
       // Since the previous read: the scenarios sample once a second.
       eventLoopLagMaxMs: lag.max / 1e6,
       eventLoopLagMeanMs: Number.isNaN(lag.mean) ? 0 : lag.mean / 1e6,
-      reactor: app.tether.reactor.stats(),
+      reactor: app.tether.stats.live(),
       transport: server.stats(),
     };
     lag.reset();

@@ -1,7 +1,8 @@
 /** Tether nodes as child processes: start, SIGKILL, restart on the same port, read their stats. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { ReactorConfig, ReactorStats, TetherServerOptions, TransportStats } from "@tether/server";
+import type { ReactorConfig, ReactorStats } from "@tether/server";
+import type { TetherServerOptions, TransportStats } from "@tether/server/adapters/node";
 
 export interface NodeConfig {
   /** Postgres URL; absent: PGlite at `dataDir`. */

@@ -5,7 +5,8 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createStore, createTetherAuth, createTetherServer, migrate, type Logger } from "@tether/server";
+import { createStore, createTetherAuth, migrate, type Logger } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../../../generated/prisma/client.ts";
 import { schema } from "../../../../generated/tether/index.ts";
 import { dataDir as defaultDataDir, migrationsDir } from "../paths.ts";

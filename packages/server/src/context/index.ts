@@ -8,7 +8,6 @@ export type {
   ConnectionParams,
   CreateTetherContext,
   FetchContextOptions,
-  MaybePromise,
   NodeContextOptions,
   TetherContextOptions,
   TetherTransport,

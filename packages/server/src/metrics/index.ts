@@ -8,7 +8,7 @@ export interface MetricSources {
   transport?: () => { wsConnections: number; sseConnections: number; slowConsumersTerminated: number };
   feed?: () => { deliveredTransactions: number; reads: number; resyncs: number; listenerReconnects: number };
   presence?: () => { rooms: number; members: number };
-  /** `tether.crdt.stats()` */
+  /** `tether.stats.crdt()` */
   crdt?: () => { streamedDocs: number; streamSubscribers: number; pushes: number; compactions: number; reloads: number };
   /** `tether.jobRuntime`: queue depths (read from pg-boss at scrape time) and each attempt's duration. */
   jobs?: {

@@ -62,6 +62,7 @@ import type { PrismaLike, Store } from "../store/index.ts";
 import { assertQueryPath, callQuery } from "./callByPath.ts";
 import { recordCommit } from "./commits.ts";
 import { liveReads } from "./liveReads.ts";
+import { registerInternals } from "./internals.ts";
 import { hideUnreadableReferences } from "./referencedRows.ts";
 
 /** What Tether needs of the app's generated PrismaClient. */
@@ -595,9 +596,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     return built;
   }
 
-  return {
+  const tether = {
     /** tRPC's own builders, for anything Tether does not wrap. */
-    t,
     router: t.router,
     middleware: t.middleware,
     procedure: t.procedure,
@@ -609,12 +609,11 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     admin: role("admin"),
     role,
     createCallerFactory: t.createCallerFactory,
-    reactor,
+    /** This node's counters, for `createMetrics` or a health page: live queries, CRDT documents. */
+    stats: { live: () => reactor.stats(), crdt: () => crdt.stats() },
     presence,
     /** The limits in force: `rate` (null when `limits.rate` is false) and the node's mutation slots. */
     limits: { rate: rateLimits, mutations: mutationSlots },
-    /** CRDT documents: `stats()`, options. */
-    crdt,
     /** Job builder: `tether.job.input(schema).handler(async ({ ctx, input, progress, signal }) => output)`. */
     job,
     jobs,
@@ -647,6 +646,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
       if (ownsFeed) await feed?.close();
     },
   };
+  registerInternals(tether, { reactor, crdt });
+  return tether;
 }
 
 export type Tether<Client extends TetherPrismaClient, Ctx extends object> = ReturnType<typeof createTether<Client, Ctx>>;

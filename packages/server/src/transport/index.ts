@@ -6,14 +6,3 @@ export type { ExtraRoutes, TetherServer, TetherServerOptions, TransportStats } f
 export { nextRouteHandler } from "./next.ts";
 export type { NextRouteHandler, NextRouteHandlerOptions } from "./next.ts";
 export type { UpgradeHook, WebSocketKeepAlive } from "./websocket.ts";
-export { readHeader } from "../context/index.ts";
-export type {
-  ConnectionParams,
-  CreateTetherContext,
-  FetchContextOptions,
-  NodeContextOptions,
-  TetherContextOptions,
-  TetherTransport,
-  TransportErrorHandler,
-  TransportErrorInfo,
-} from "../context/index.ts";

@@ -9,7 +9,6 @@ import {
 import { createLogger, type Logger } from "../log/index.ts";
 import type {
   CreateTetherContext,
-  MaybePromise,
   NodeContextOptions,
   TransportErrorHandler,
   TransportErrorInfo,
@@ -21,7 +20,7 @@ import { normalizeBasePath, pathMatches, requestPathname } from "./paths.ts";
 import { attachWebSocketTransport, type UpgradeHook, type WebSocketKeepAlive } from "./websocket.ts";
 
 /** Serves a request outside the tRPC path (e.g. `/metrics`, `/healthz`). True when it answered. */
-export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse) => MaybePromise<boolean>;
+export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
 export interface TetherServerOptions<TRouter extends AnyRouter> {
   router: TRouter;

@@ -16,15 +16,8 @@ import { EventSource } from "eventsource";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { z } from "zod";
-import {
-  createTetherServer,
-  nextRouteHandler,
-  readHeader,
-  type FetchContextOptions,
-  type TetherContextOptions,
-  type TetherServer,
-  type TransportErrorInfo,
-} from "./index.ts";
+import { readHeader, type FetchContextOptions, type TetherContextOptions, type TransportErrorInfo } from "../context/index.ts";
+import { createTetherServer, nextRouteHandler, type TetherServer } from "./index.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A tiny router: plain tRPC, nothing Tether-specific, to show the transport is router-agnostic.
