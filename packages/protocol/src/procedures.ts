@@ -22,6 +22,3 @@ export const JOB_CANCEL_PROCEDURE = "$jobs.cancel";
 /** A workflow run's state, and its cancellation (see docs/workflows.md). */
 export const WORKFLOW_PROCEDURE = "$workflows.get";
 export const WORKFLOW_CANCEL_PROCEDURE = "$workflows.cancel";
-
-/** The top-level router keys those live under. */
-export const RESERVED_ROUTER_KEYS = ["$live", "$crdt", "$presence", "$jobs", "$workflows"] as const;

@@ -8,7 +8,7 @@ import { watchQuery } from "./watchQuery.ts";
 
 /** tRPC's query key for `$jobs.get({ id })`: the same cache entry `trpc.$jobs.get.queryOptions({ id })` uses. */
 export function jobQueryKey(id: string): QueryKey {
-  return [["$jobs", "get"], { input: { id }, type: "query" }];
+  return [JOB_PROCEDURE.split("."), { input: { id }, type: "query" }];
 }
 
 /** Query options for one job's state (fetch + key + tRPC path), for `useLiveQuery` or TanStack directly. */

@@ -8,7 +8,7 @@ import { watchQuery } from "./watchQuery.ts";
 
 /** tRPC's query key for `$workflows.get({ id })`: the cache entry `trpc.$workflows.get.queryOptions({ id })` uses. */
 export function workflowQueryKey(id: string): QueryKey {
-  return [["$workflows", "get"], { input: { id }, type: "query" }];
+  return [WORKFLOW_PROCEDURE.split("."), { input: { id }, type: "query" }];
 }
 
 /** Query options for one run's state, for `useLiveQuery` or TanStack directly. */

@@ -1,4 +1,5 @@
 import { initTRPC, TRPCError, tracked, type AnyRouter, type AnyTRPCProcedure } from "@trpc/server";
+import type { LiveInput } from "@tether/protocol";
 import { z } from "zod";
 import type { RecordedRun } from "../access/index.ts";
 import { requireRole, requireUser, withSessionWatch, type Authed, type SessionGuard } from "../auth/index.ts";
@@ -150,7 +151,7 @@ const liveInputOf = (bounds: Partial<JsonBounds> | undefined) =>
     path: z.string().min(1).max(256),
     input: boundedJson(bounds).optional(),
     lastEventId: z.string().max(256).nullish(),
-  });
+  }) satisfies z.ZodType<LiveInput, LiveInput>;
 
 /** Checked before the presence hub's own input (which serializes the state): depth and size first. */
 const boundedPresenceState = (bounds: Partial<JsonBounds> | undefined) => z.object({ state: boundedJson(bounds).optional() });
