@@ -58,6 +58,40 @@ describe.each(engines)("live queries on %s", (engine) => {
     expect(JSON.parse(JSON.stringify(list.state.data))).toEqual(JSON.parse(JSON.stringify(fresh)));
   });
 
+  it("settled(): resolves once every live query a committed write affected has re-run, also under a stream of writes", async () => {
+    const list = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" });
+    const open = await live<number>("tasks.openCount", { projectId: "p1" });
+    const insert = (id: string) =>
+      store.sql.query(`INSERT INTO "Task" (id, "projectId", title, "updatedAt") VALUES ('${id}', 'p1', '${id}', now())`);
+    // The stream's async iteration takes microtasks, no I/O: one macrotask turn drains them.
+    const drained = () => new Promise((resolve) => setImmediate(resolve));
+    for (let i = 1; i <= 3; i++) {
+      await insert(`s${i}`);
+      await app.tether.settled();
+      await drained();
+      expect(list.state.data?.length).toBe(i);
+      expect(open.state.data).toBe(i);
+    }
+    // Writes keep coming (paced, so the feed keeps up): the groups are re-run again and again, yet
+    // the wait ends once they have results that include its point (later writes are not waited for).
+    let writing = true;
+    const writer = (async () => {
+      for (let n = 0; writing; n++) {
+        await insert(`w${n}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    await insert("before-wait");
+    await app.tether.settled();
+    await drained();
+    expect(titles(list.state.data)).toContain("before-wait");
+    writing = false;
+    await writer;
+    const gaveUp = new AbortController();
+    gaveUp.abort(new Error("gave up"));
+    await expect(app.tether.settled(gaveUp.signal)).rejects.toThrow("gave up");
+  });
+
   it("does not re-run a filtered query for a change to rows outside its filter", async () => {
     const mine = await live<TaskRow[]>("tasks.byAssignee", { assigneeId: "alice" });
     const before = app.tether.stats.live().executions;

@@ -4,12 +4,24 @@ export interface SubscriptionLimitOptions {
   /**
    * Live subscriptions open at once on one connection. A WebSocket's calls share the context
    * `createContext` made for it, so the count is per context object: per WebSocket, and per
-   * request for SSE (where `maxPerUser` is the one that bites). Default 100.
+   * request for SSE (where `maxPerUser` is the one that bites).
    */
   maxPerConnection?: number;
-  /** Live subscriptions open at once by one user (`ctx.user.id`), on this node. Default: no limit. */
+  /** Live subscriptions open at once by one user (`ctx.user.id`), on this node. */
   maxPerUser?: number;
 }
+
+/**
+ * The defaults (`limits.subscriptions` overrides each).
+ * - `maxPerConnection` 1,000: a page holding a few hundred live queries and documents stays far
+ *   below it, while one socket cannot make the node hold unbounded subscription state.
+ * - `maxPerUser` unlimited: a user's connections are already bounded by the transport and rate
+ *   limits; an app with many tabs per user sets it if it wants a per-user cap.
+ */
+export const DEFAULT_SUBSCRIPTION_LIMITS: Required<SubscriptionLimitOptions> = {
+  maxPerConnection: 1000,
+  maxPerUser: Infinity,
+};
 
 /** Counts open live subscriptions; a subscription over a limit is refused with TOO_MANY_REQUESTS. */
 export class SubscriptionLimits {
@@ -19,8 +31,8 @@ export class SubscriptionLimits {
   private readonly maxPerUser: number;
 
   constructor(options: SubscriptionLimitOptions = {}) {
-    this.maxPerConnection = options.maxPerConnection ?? 1000;
-    this.maxPerUser = options.maxPerUser ?? Infinity;
+    this.maxPerConnection = options.maxPerConnection ?? DEFAULT_SUBSCRIPTION_LIMITS.maxPerConnection;
+    this.maxPerUser = options.maxPerUser ?? DEFAULT_SUBSCRIPTION_LIMITS.maxPerUser;
   }
 
   /** Takes a slot for `ctx`; returns its release (idempotent). */

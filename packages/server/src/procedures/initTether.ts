@@ -637,6 +637,14 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
       await crdt.start();
       if (jobRuntime.enabled) await jobRuntime.start();
     },
+    /**
+     * Resolves once this node has processed every change committed before the call: each live
+     * query it affected has re-run and queued its message to its subscribers. For tests and
+     * scripts ("my write is live now") instead of polling stats; `signal` gives up the wait.
+     */
+    settled(signal?: AbortSignal): Promise<void> {
+      return reactor.settled(signal);
+    },
     async close() {
       closed = true;
       // Jobs first: handlers still running get their grace period while the store is open.

@@ -47,6 +47,8 @@ export interface GroupRun {
   readonly controller: AbortController;
   /** The reactor's feed position when the run started: everything at or before it is in its result. */
   readonly position: string;
+  /** Runs the reactor had started before this one, plus one: later runs read later changes. */
+  readonly seq: number;
 }
 
 /**

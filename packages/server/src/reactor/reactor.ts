@@ -43,6 +43,14 @@ export interface LiveSubscribeRequest {
   signal?: AbortSignal;
 }
 
+interface SettleWaiter {
+  /** Runs started when the wait began: a run with a higher seq read everything it waits for. */
+  readonly afterRun: number;
+  /** Groups not idle when the wait began, each waiting for a result that includes its point (or to end). */
+  readonly pending: Set<QueryGroup>;
+  resolve(): void;
+}
+
 export interface ReactorStats {
   subscriptions: number;
   groups: number;
@@ -93,6 +101,10 @@ export class Reactor {
   private readonly dirtyGroups = new Set<QueryGroup>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private position = "";
+  /** Executions started so far (GroupRun.seq). */
+  private runsStarted = 0;
+  /** settled() calls waiting for groups to publish a result that includes their point. */
+  private readonly settleWaiters = new Set<SettleWaiter>();
   private closed = false;
   private readonly counters = {
     executions: 0,
@@ -219,6 +231,50 @@ export class Reactor {
     };
   }
 
+  /**
+   * Resolves once this node has processed every change committed before the call: the feed has
+   * delivered it, and every live query it affected has re-run and queued its message to its
+   * subscribers (or ended them with an error). For tests and scripts that need "my write is
+   * live now" without polling stats. A query waiting out a retry backoff is waited for; under a
+   * steady stream of writes it still resolves (later changes are not waited for), once the feed
+   * has read its backlog. `signal` rejects the wait with its reason.
+   */
+  async settled(signal?: AbortSignal): Promise<void> {
+    await this.start();
+    await this.feedSubscription!.caughtUp();
+    signal?.throwIfAborted();
+    const pending = new Set<QueryGroup>();
+    for (const group of this.groups.values()) if (group.state !== "idle" && !group.closed) pending.add(group);
+    if (pending.size === 0 || this.closed) return;
+    await new Promise<void>((resolve, reject) => {
+      const waiter: SettleWaiter = { afterRun: this.runsStarted, pending, resolve: () => done(resolve) };
+      const onAbort = () => done(() => reject(signal!.reason));
+      const done = (finish: () => void) => {
+        this.settleWaiters.delete(waiter);
+        signal?.removeEventListener("abort", onAbort);
+        finish();
+      };
+      this.settleWaiters.add(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * A group published the result of `run` (null: it is gone): settled() waiters it was holding
+   * move on when that result includes their point — the run started after the wait began, or the
+   * group went idle (then no change processed since the run started affects it, so its result
+   * holds at the reactor's position, past every waiter's point).
+   */
+  private groupSettled(group: QueryGroup, run: GroupRun | null): void {
+    const idle = group.state === "idle";
+    for (const waiter of this.settleWaiters) {
+      if (!waiter.pending.has(group)) continue;
+      if (run && !idle && run.seq <= waiter.afterRun) continue;
+      waiter.pending.delete(group);
+      if (waiter.pending.size === 0) waiter.resolve();
+    }
+  }
+
   /** Re-runs every group (feed resync, periodic sweep, or by hand). */
   invalidateAll(): void {
     for (const group of this.groups.values()) this.markDirty(group);
@@ -236,6 +292,7 @@ export class Reactor {
     this.groups.clear();
     this.dirtyGroups.clear();
     this.index.clear();
+    for (const waiter of [...this.settleWaiters]) waiter.resolve();
   }
 
   private onFeedEvent(event: FeedEvent): void {
@@ -314,7 +371,7 @@ export class Reactor {
    * backoff — while the work itself keeps its slot until it really ends.
    */
   private execute(group: QueryGroup): void {
-    const run: GroupRun = { controller: new AbortController(), position: this.position };
+    const run: GroupRun = { controller: new AbortController(), position: this.position, seq: ++this.runsStarted };
     group.run = run;
     group.changesDuringRun = [];
     this.setState(group, "running");
@@ -373,6 +430,7 @@ export class Reactor {
       this.publish(group, result.outcome.data);
       this.setState(group, "idle");
       if (rerun || during.some((change) => affects(group.readSet!, change, this.options.schema))) this.markDirty(group);
+      if (this.settleWaiters.size > 0) this.groupSettled(group, run);
       return;
     }
     const { error } = result;
@@ -477,6 +535,7 @@ export class Reactor {
     group.run = null;
     if (group.retryTimer) clearTimeout(group.retryTimer);
     group.retryTimer = null;
+    if (this.settleWaiters.size > 0) this.groupSettled(group, null);
     if (this.groups.get(group.key) === group) this.groups.delete(group.key);
     this.dirtyGroups.delete(group);
     this.index.remove(group);
