@@ -20,17 +20,26 @@ const STATUS_LABEL: Record<string, string> = {
 
 const time = (iso: string) => new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 
+/** How long a finished step took ("300 ms", "12 s", "3 min", "5 h", "2 days"); "" when it has no timing. */
+function duration(step: WorkflowStepState): string {
+  if (!step.startedAt || !step.finishedAt) return "";
+  const ms = Math.max(0, Date.parse(step.finishedAt) - Date.parse(step.startedAt));
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 2 * 3_600_000) return `${Math.round(ms / 60_000)} min`;
+  return ms < 48 * 3_600_000 ? `${Math.round(ms / 3_600_000)} h` : `${Math.round(ms / 86_400_000)} days`;
+}
+
 /** What a step did, in words: how long it took, what it waits for and until when. */
 function stepDetail(step: WorkflowStepState): string {
   if (step.status === "failed") return step.error ?? "failed";
   if (step.kind === "event") {
     if (step.status === "waiting") return step.wakeAt ? `waiting for it until ${time(step.wakeAt)}` : "waiting for it";
-    return step.result === null ? "none arrived in time" : "arrived";
+    return step.result === null ? `none arrived in ${duration(step)}` : `arrived after ${duration(step)}`;
   }
   if (step.kind === "sleep" && step.status === "waiting") return step.wakeAt ? `sleeping until ${time(step.wakeAt)}` : "sleeping";
   if (step.status === "running") return step.attempts > 1 ? `running (attempt ${step.attempts})` : "running";
-  if (step.startedAt && step.finishedAt) return `took ${Math.max(0, Date.parse(step.finishedAt) - Date.parse(step.startedAt))} ms`;
-  return "";
+  return step.finishedAt ? `took ${duration(step)}` : "";
 }
 
 /**
