@@ -120,7 +120,7 @@ describe.each(engines)("the demo's welcome workflow on %s", (engine) => {
       expect((await demo.caller(erin.ctx).inbox.list()).map((m) => m.id)).not.toContain(welcomeMessageId(dana.id));
     });
 
-    it("the user's first project completes the run without a nudge; later projects send no event", async () => {
+    it("the user's first project completes the run without a nudge; a later project's event is ignored", async () => {
       const fay = await demo.signUp("fay@example.com", "Fay");
       const runId = welcomeWorkflowId(fay.id);
       const run = await demo.live<Run>("$workflows.get", { id: runId }, fay.ctx);
@@ -140,7 +140,7 @@ describe.each(engines)("the demo's welcome workflow on %s", (engine) => {
       expect(seen.indexOf("waiting")).toBeLessThan(seen.lastIndexOf("completed"));
       expect((await demo.caller(fay.ctx).inbox.list()).map((m) => m.id)).toEqual([welcomeMessageId(fay.id)]);
 
-      // A second project: no event (the run is over; nothing is kept for a wait that never comes).
+      // A second project: its event finds the run finished and is not kept.
       await demo.caller(fay.ctx).projects.create({ name: "Fay's second" });
       expect(await eventCount(demo.store, runId)).toBe(1);
     });
@@ -165,6 +165,15 @@ describe.each(engines)("the demo's welcome workflow on %s", (engine) => {
       expect(await runCount(demo.store)).toBe(runsBefore + 1);
       expect(await resumeJobs(demo.store)).toBeGreaterThan(resumesBefore);
       await waitFor("gina's run waits", async () => (await demo.caller(gina.ctx).$workflows.get({ id: welcomeWorkflowId(gina.id) })).status === "waiting", { timeoutMs: 20_000 });
+    });
+
+    it("the sign-up hook refuses until the runtime is started (on PGlite, pg-boss starting inside the sign-up's transaction would wait for it)", async () => {
+      const idle = buildRouter(demo.store, demo.auth);
+      try {
+        await expect(idle.onSignUp({ id: "nobody" }, {})).rejects.toThrow("workflows.inTransaction: start the job runtime (tether.start()) first");
+      } finally {
+        await idle.tether.close();
+      }
     });
 
     it("a user without a run (from before the workflow) still creates projects", async () => {

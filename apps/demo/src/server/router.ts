@@ -186,9 +186,11 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
           const project = await ctx.db.project.create({ data: { name: input.name, ownerId: ctx.user.id }, select: { id: true, name: true } });
           // Every project has its collaborative note from the start (same transaction).
           await ctx.db.note.create({ data: { projectId: project.id } });
-          // The user's first own project ends their welcome workflow's wait (in this transaction).
-          // Later projects send nothing: an event nobody waits for would be kept for ever.
-          if ((await ctx.db.project.count({ where: { ownerId: ctx.user.id } })) === 1) await announceFirstProject(ctx.workflows, ctx.user.id, project.id);
+          // Ends the welcome workflow's wait, in this transaction: the event exists exactly when the
+          // project does. Every project sends it — not only one counted as the first — so a user
+          // who owns projects made elsewhere (the seed, SQL) still ends the wait with their next;
+          // once the run has finished, the engine ignores the event (no row is written).
+          await announceFirstProject(ctx.workflows, ctx.user.id, project.id);
           return project;
         }),
       /** The owner and everyone the project is shared with. */

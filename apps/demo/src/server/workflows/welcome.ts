@@ -64,9 +64,9 @@ export function welcomeWorkflow(workflow: WorkflowBuilder<PrismaClient, undefine
 }
 
 /**
- * Ends the wait of `userId`'s welcome run: call it in the transaction that creates the user's
- * first own project (the event then exists exactly when the project does). A user from before the
- * welcome workflow existed has no run: nothing to tell, not an error.
+ * Ends the wait of `userId`'s welcome run: call it in the transaction that creates a project of
+ * theirs (the event then exists exactly when the project does; a finished run ignores it). A user
+ * from before the welcome workflow existed has no run: nothing to tell, not an error.
  */
 export async function announceFirstProject(workflows: Pick<UntypedWorkflowClient, "sendEvent">, userId: string, projectId: string): Promise<void> {
   try {
