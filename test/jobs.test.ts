@@ -54,6 +54,29 @@ describe.each(engines)("background jobs on %s", (engine) => {
     expect((await jobRuns(store.sql)).filter((r) => r.name === "echo")).toHaveLength(1);
   });
 
+  it("withJobs(jobs).inTransaction(tx, owner) joins a Prisma transaction Tether did not open: rollback enqueues nothing, commit runs once as the owner", async () => {
+    const inTx = (tx: unknown) => app.tether.withJobs(app.jobs).inTransaction(tx, { id: "alice" });
+    await expect(
+      store.db.$transaction(async (tx) => {
+        await tx.task.create({ data: { projectId: "p1", title: "outside rolled back" } });
+        await inTx(tx).enqueue("echo", { text: "outside rolled back" });
+        throw new Error("rolled back after enqueue");
+      }),
+    ).rejects.toThrow("rolled back after enqueue");
+    const leftovers = await store.sql.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM pgboss.job WHERE name = 'tether.echo' AND data->'input'->>'text' = 'outside rolled back')::int + (SELECT count(*) FROM "Task" WHERE title = 'outside rolled back')::int AS n`,
+    );
+    expect(leftovers[0]!.n).toBe(0);
+
+    const jobId = await store.db.$transaction(async (tx) => inTx(tx).enqueue("echo", { text: "outside committed" }));
+    await finished(jobId);
+    expect(await state(jobId)).toMatchObject({ status: "completed", output: { text: "outside committed", by: "alice" } });
+    expect((await jobRuns(store.sql, jobId)).map((r) => [r.attempt, r.owner])).toEqual([[1, "alice"]]);
+    // The query that found nothing for the rolled-back one finds the committed one.
+    const committed = await store.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'tether.echo' AND data->'input'->>'text' = 'outside committed'`);
+    expect(committed[0]!.n).toBe(1);
+  });
+
   it("bad input is BAD_REQUEST, an unknown or someone else's job NOT_FOUND, a job is not callable", async () => {
     await expect(app.caller(ALICE).start.any({ name: "echo", input: { text: 42 } })).rejects.toMatchObject({ code: "BAD_REQUEST" });
     await expect(app.caller(ALICE).start.any({ name: "echo", input: { text: "x" }, delay: -1 })).rejects.toMatchObject({ code: "BAD_REQUEST" });

@@ -15,7 +15,7 @@
  *    100 ms coalescing window, so each is written at once); a `watchJob` of @tether/client over a
  *    real WebSocket (createTetherServer) records when each value arrives. Target p99 ≤ 50 ms.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
 import type { JobLimits } from "@tether/server";
 import { watchJob } from "@tether/client";
@@ -24,6 +24,7 @@ import { createTestStore, type AppStore } from "../support/databases.ts";
 import { waitFor } from "../support/waitFor.ts";
 import { now, resourceMeter, round, sleep, summarize, type BenchOptions, type BenchResult, type Engine } from "./harness.ts";
 import { buildBenchApp, type BenchRouter } from "./jobsApp.ts";
+import { startBenchNode, stopBenchNode } from "./nodeProcess.ts";
 
 const SUITE = "jobs";
 
@@ -72,7 +73,7 @@ async function throughput(
   try {
     if (arm.live) await app.tether.start();
     else await app.tether.jobRuntime.start();
-    for (let i = 0; i < (arm.processes ?? 0); i += 1) nodes.push(await startNode(made.database.url!, arm.live, arm.limits));
+    for (let i = 0; i < (arm.processes ?? 0); i += 1) nodes.push(await startBenchNode({ url: made.database.url!, app: "jobs", live: arm.live, limits: arm.limits }));
     const load0 = load();
     // All N in one transaction: workers see them at COMMIT, so the clock measures working only.
     await store.sql.transaction(async (tx) => {
@@ -95,7 +96,7 @@ async function throughput(
       load1: `${load0} → ${load()}`,
     };
   } finally {
-    await Promise.all(nodes.map(stopNode));
+    await Promise.all(nodes.map(stopBenchNode));
     await app.tether.close();
     await made.close();
   }
@@ -192,27 +193,4 @@ async function progressToSubscriber(engine: Engine, size: Sizes): Promise<BenchR
     await app.tether.close();
     await made.close();
   }
-}
-
-async function startNode(url: string, live: boolean, limits?: Partial<JobLimits>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/bench/jobsNode.ts"], {
-    env: { ...process.env, JOBS_BENCH_NODE: JSON.stringify({ url, live, limits }), TETHER_LOG_LEVEL: "silent" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  await waitFor("bench node READY", () => out.includes("READY"), {
-    timeoutMs: 120_000,
-    fatal: () => (child.exitCode !== null ? `bench node exited (${child.exitCode})` : null),
-  });
-  return child;
-}
-
-async function stopNode(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
 }

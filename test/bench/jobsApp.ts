@@ -1,7 +1,7 @@
 /**
  * The jobs bench's app: a no-op job (it only reports its start, for enqueue→start latency) and a
  * probe job that reports progress on a schedule (for progress → subscriber latency). Used in
- * process by jobs.bench.ts and in child processes by jobsNode.ts.
+ * process by jobs.bench.ts and in child processes by benchNode.ts.
  */
 import { z } from "zod";
 import { initTether, type JobLimits } from "@tether/server";

@@ -1,41 +1,41 @@
 /**
- * Durable workflows on one node: throughput of 3-step no-op runs (started in batches, each start
- * its own transaction, until every run completed) and step-to-step latency (time between two
- * consecutive steps' completions in one run, from the step rows' timestamps).
+ * Durable workflows: throughput of 3-step no-op runs (started in batches, each start its own
+ * transaction, until every run completed) and step-to-step latency (time between two consecutive
+ * steps' completions in one run, from the step rows' timestamps). Arms: one node (in process, live
+ * engine on), and on Postgres three node processes working the runs (`benchNode.ts`, live engine
+ * on, as the jobs bench's multi-node arm) while this process only starts them.
  */
-import { initTether } from "@tether/server";
-import { schema } from "../../generated/tether/index.ts";
+import type { ChildProcess } from "node:child_process";
+import { loadavg } from "node:os";
 import { createTestStore } from "../support/databases.ts";
 import { waitFor } from "../support/waitFor.ts";
 import { round, resourceMeter, summarize, type BenchOptions, type BenchResult, type Engine } from "./harness.ts";
+import { startBenchNode, stopBenchNode } from "./nodeProcess.ts";
+import { buildWorkflowBenchApp } from "./workflowsApp.ts";
+
+const load = () => loadavg()[0]!.toFixed(2);
 
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const runs = options.quick ? 20 : 300;
   const results: BenchResult[] = [];
-  for (const engine of options.engines) results.push(await noopRuns(engine, runs));
+  for (const engine of options.engines) {
+    results.push(await noopRuns(engine, runs, 0));
+    if (engine === "postgres") results.push(await noopRuns(engine, runs, 3));
+  }
   return results;
 }
 
-async function noopRuns(engine: Engine, runs: number): Promise<BenchResult> {
+/** `processes` 0: this process works the runs; else that many node processes do and this one only starts them. */
+async function noopRuns(engine: Engine, runs: number, processes: number): Promise<BenchResult> {
   const made = await createTestStore(engine);
-  const tether = initTether<{ user: null }>().create({
-    store: made.store,
-    schema,
-    limits: { rate: false },
-    jobs: { limits: { pollingIntervalSeconds: 0.5 } },
-    workflows: { limits: { concurrency: 16 } },
-  });
-  tether.workflows({
-    noop: tether.workflow.run(async ({ step }) => {
-      await step.run("one", () => 1);
-      await step.run("two", () => 2);
-      await step.run("three", () => 3);
-      return "ok";
-    }),
-  });
+  const { tether } = buildWorkflowBenchApp(made.store, { work: processes === 0 });
+  const nodes: ChildProcess[] = [];
   try {
-    await tether.start();
+    if (processes === 0) await tether.start();
+    else await tether.jobRuntime.start();
+    for (let i = 0; i < processes; i += 1) nodes.push(await startBenchNode({ url: made.database.url!, app: "workflows", live: true }));
     const client = tether.workflowRuntime.client(null);
+    const load0 = load();
     const meter = resourceMeter();
     const started = performance.now();
     for (let i = 0; i < runs; i += 10) await Promise.all(Array.from({ length: Math.min(10, runs - i) }, () => client.start("noop", null)));
@@ -53,16 +53,19 @@ async function noopRuns(engine: Engine, runs: number): Promise<BenchResult> {
     const latency = summarize(gaps.map((g) => Number(g.ms)));
     return {
       suite: "workflows",
-      scenario: "3-step no-op, 1 node",
+      scenario: processes === 0 ? "3-step no-op, 1 node" : `3-step no-op, ${processes} node processes`,
       engine,
       runs,
       runsPerSecond: round(runs / seconds, 1),
       stepToStepP50Ms: latency.p50,
       stepToStepP99Ms: latency.p99,
-      cpuPercent: usage.cpuPercent,
+      // With node processes, this process only starts runs: its CPU is not the work's.
+      cpuPercentParent: usage.cpuPercent,
       peakRssMb: usage.peakRssMb,
+      load1: `${load0} → ${load()}`,
     };
   } finally {
+    await Promise.all(nodes.map(stopBenchNode));
     await tether.close();
     await made.close();
   }

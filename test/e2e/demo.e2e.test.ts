@@ -94,6 +94,7 @@ class DemoServer {
       TETHER_DEMO_EXPORT_PAUSE_MS: "400",
     };
     delete env.DATABASE_URL; // the embedded database, always
+    delete env.TETHER_DEMO_WELCOME_TIMEOUT_MS; // the welcome's default day: nobody is nudged during the run
     delete env.VITEST;
     delete env.VITEST_WORKER_ID;
     const child = spawn(process.execPath, ["--import", "tsx", "server.ts"], { cwd: demoDir, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -217,20 +218,29 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
     await poll(() => titles(page)).toContain(title);
   }
 
+  /** The welcome workflow's steps as the panel lists them ("name:status"). */
+  const welcomeSteps = (page: Page) =>
+    read(page, () => [...document.querySelectorAll<HTMLElement>("[data-testid=welcome-step]")].map((el) => `${el.dataset.name}:${el.dataset.status}`));
+
   let alice: Page; // user A
   let bob: Page; // user B
   let projectPath = "";
   let secretPath = "";
 
-  it("signs two users up through the UI; A creates a project and tasks", async () => {
+  it("signs two users up through the UI; A creates a project and tasks; A's welcome workflow's step list moves live", async () => {
     alice = await newPage();
     bob = await newPage();
     await signUp(alice, "Alice", "alice@example.com");
     await signUp(bob, "Bob", "bob@example.com");
+    // The sign-up started welcome:<id>: sent the welcome, now waits for a first project.
+    await poll(() => welcomeSteps(alice)).toEqual(["send welcome:completed", "first project:waiting"]);
 
     await alice.getByLabel("New project name").fill("Alpha launch");
     await alice.getByRole("button", { name: "Create project" }).click();
     await alice.waitForURL(/\/projects\/[^/]+$/);
+    // The board carries the same panel: the project's event ended the wait and the run completed.
+    await poll(() => welcomeSteps(alice)).toEqual(["send welcome:completed", "first project:completed", "record first project:completed"]);
+    expect(await alice.getByTestId("welcome-panel").getAttribute("data-status")).toBe("completed");
     projectPath = new URL(alice.url()).pathname;
     await alice.getByTestId("project-name").waitFor();
     expect(await alice.getByTestId("project-name").textContent()).toBe("Alpha launch");
@@ -244,7 +254,7 @@ describe.skipIf(!haveChromium)("the Next.js demo in a browser", () => {
   const inboxTitles = (page: Page) =>
     read(page, () => [...document.querySelectorAll<HTMLElement>("[data-testid=message]")].map((el) => el.dataset.title));
 
-  it("each sign-up's transaction enqueued a welcome job: its message appears in that user's inbox, live", async () => {
+  it("each sign-up's transaction started a welcome workflow: its message appears in that user's inbox, live (no nudge: the wait is a day)", async () => {
     // Bob is on the project list, Alice on her project: both pages carry the inbox panel.
     await poll(() => inboxTitles(bob)).toEqual(["Welcome to Tether, Bob!"]);
     await poll(() => inboxTitles(alice)).toEqual(["Welcome to Tether, Alice!"]);

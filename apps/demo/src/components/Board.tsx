@@ -8,6 +8,7 @@ import { ExportPanel } from "./ExportPanel.tsx";
 import { InboxPanel } from "./Inbox.tsx";
 import { MembersPanel } from "./Members.tsx";
 import { NotePanel } from "./NotePanel.tsx";
+import { WelcomePanel } from "./WelcomePanel.tsx";
 
 type Filter = "all" | "open" | "done" | "mine";
 const FILTERS: Array<{ value: Filter; label: string }> = [
@@ -66,6 +67,7 @@ export function Board({ projectId }: { projectId: string }) {
           <MembersPanel projectId={projectId} myId={me.data?.id} ownerId={project.data.ownerId} />
           <ExportPanel projectId={projectId} />
           <ActivityFeed projectId={projectId} />
+          <WelcomePanel />
           <InboxPanel />
         </div>
       </div>

@@ -5,6 +5,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useLiveMutation, useLiveQuery, useTRPC } from "../lib/tether.ts";
 import { InboxPanel } from "./Inbox.tsx";
+import { WelcomePanel } from "./WelcomePanel.tsx";
 
 export function ProjectsPage() {
   const trpc = useTRPC();
@@ -107,6 +108,7 @@ function ProjectList() {
           })}
         </ul>
       )}
+      <WelcomePanel />
       <InboxPanel />
     </section>
   );

@@ -51,7 +51,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
 
   const secret = process.env.BETTER_AUTH_SECRET ?? DEV_SECRET;
   if (!process.env.BETTER_AUTH_SECRET && !dev) log.warn("BETTER_AUTH_SECRET is not set: using the demo's public secret");
-  // The sign-up hook is the router's (it enqueues the welcome job), and the router needs the auth:
+  // The sign-up hook is the router's (it starts the welcome workflow), and the router needs the auth:
   // bound once both exist, before anyone can sign up (the seed, below, is the first).
   let onSignUp: ReturnType<typeof buildRouter>["onSignUp"] | undefined;
   const auth = createTetherAuth({
@@ -65,7 +65,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       signUp: { window: 60, max: 5 },
       signInPerEmail: { window: 15 * 60, max: 10 },
     },
-    // In the sign-up's transaction: the welcome job commits with the new user, or not at all.
+    // In the sign-up's transaction: the welcome workflow commits with the new user, or not at all.
     onSignUp: (user, tx) => {
       if (!onSignUp) throw new Error("sign-up before the app was built");
       return onSignUp(user, tx);
@@ -75,10 +75,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   const built = buildRouter(store, auth);
   const { tether, router } = built;
   onSignUp = built.onSignUp;
-  // The job runtime runs before anything enqueues: the seed signs users up, and on PGlite pg-boss
+  // The job runtime runs before anything enqueues: the seed signs users up (starting their welcome
+  // workflows, whose resumes are jobs), and on PGlite pg-boss
   // cannot start inside the sign-up's open transaction.
   await tether.start();
-  const seeded = await seed(store, auth);
+  const seeded = await seed(store, auth, built.workflowsIn);
   if (seeded.length) log.info({ seeded }, "seeded the demo (demo@tether.dev / demo-password)");
 
   publishToPages({

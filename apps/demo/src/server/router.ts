@@ -1,7 +1,8 @@
 /**
  * The demo's API: projects, their members, tasks and notes, scoped by row-level policies (a project
  * and everything in it is visible to its owner and to the users it is shared with), plus each
- * user's inbox and CSV exports (visible to that user only) and the background jobs behind them.
+ * user's inbox and CSV exports (visible to that user only), the background jobs behind them and
+ * the durable welcome workflow every sign-up starts.
  * Every query here can be subscribed live from the browser with `useLiveQuery`.
  */
 import { randomUUID } from "node:crypto";
@@ -11,6 +12,7 @@ import { initTether, type AuthContext, type Policies, type SessionGuard } from "
 import type { PrismaClient } from "../../../../generated/prisma/client.ts";
 import { schema } from "../../../../generated/tether/index.ts";
 import { demoJobLimits, demoJobs, type DemoJobLimits } from "./jobs/index.ts";
+import { announceFirstProject, demoWorkflowLimits, demoWorkflows, welcomeWorkflowId, type DemoWorkflowLimits } from "./workflows/index.ts";
 import type { DemoStore } from "./store.ts";
 
 type Db = Pick<PrismaClient, "project">;
@@ -81,6 +83,8 @@ const taskFields = { id: true, title: true, done: true, position: true, assignee
 export interface DemoRouterOptions {
   /** The jobs' knobs over DEFAULT_DEMO_JOBS (and TETHER_DEMO_EXPORT_PAUSE_MS). */
   jobs?: Partial<DemoJobLimits>;
+  /** The workflows' knobs over DEFAULT_DEMO_WORKFLOWS (and TETHER_DEMO_WELCOME_TIMEOUT_MS). */
+  workflows?: Partial<DemoWorkflowLimits>;
 }
 
 export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; protectedModels?: readonly string[] }, options: DemoRouterOptions = {}) {
@@ -131,18 +135,24 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
   const jobs = tether.jobs(demoJobs(tether.job, jobLimits));
   const jobsClient = tether.withJobs(jobs);
   const jobMutation = jobsClient.mutation.use(tether.authed);
+  const workflows = tether.workflows(demoWorkflows(tether.workflow, demoWorkflowLimits(options.workflows)));
+  const workflowsClient = tether.withWorkflows(workflows);
+  const workflowMutation = workflowsClient.mutation.use(tether.authed);
 
   /**
    * For `createTetherAuth({ onSignUp })`: runs in the sign-up's own transaction, so the welcome
-   * job exists exactly when the user does (a failed sign-up enqueues nothing).
+   * workflow exists exactly when the user does (a failed sign-up starts nothing). Owned by the
+   * user: only they (or an admin) may watch it.
    */
   const onSignUp = async (user: { id: string }, tx: unknown) => {
-    await jobsClient.inTransaction(tx, user).enqueue("sendWelcome", { userId: user.id });
+    await workflowsClient.inTransaction(tx, user).start("welcome", { userId: user.id }, { id: welcomeWorkflowId(user.id) });
   };
 
   const router = tether.appRouter({
     /** The app's jobs: in the router so clients infer their outputs (`JobOutput<...>`); not callable. */
     jobs,
+    /** The app's workflows, likewise (`WorkflowOutput<...>`); started by sign-ups, watched with `useWorkflow`. */
+    workflows,
 
     /** The signed-in user, or null: pages use it to decide between the app and the sign-in form. */
     me: tether.query.query(({ ctx }) => (ctx.user ? { id: ctx.user.id, email: ctx.user.email, name: ctx.user.name } : null)),
@@ -170,12 +180,17 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
         if (!project) throw new TRPCError({ code: "NOT_FOUND", message: "No such project" });
         return project;
       }),
-      create: authedMutation
+      create: workflowMutation
         .input(z.object({ name: z.string().trim().min(1).max(80) }))
         .mutation(async ({ ctx, input }) => {
           const project = await ctx.db.project.create({ data: { name: input.name, ownerId: ctx.user.id }, select: { id: true, name: true } });
           // Every project has its collaborative note from the start (same transaction).
           await ctx.db.note.create({ data: { projectId: project.id } });
+          // Ends the welcome workflow's wait, in this transaction: the event exists exactly when the
+          // project does. Every project sends it — not only one counted as the first — so a user
+          // who owns projects made elsewhere (the seed, SQL) still ends the wait with their next;
+          // once the run has finished, the engine ignores the event (no row is written).
+          await announceFirstProject(ctx.workflows, ctx.user.id, project.id);
           return project;
         }),
       /** The owner and everyone the project is shared with. */
@@ -334,7 +349,9 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
       ),
     }),
   });
-  return { tether, router, onSignUp };
+  /** `ctx.workflows` for a transaction the router did not open (the seed's), as the system. */
+  const workflowsIn = (tx: unknown) => workflowsClient.inTransaction(tx, null);
+  return { tether, router, onSignUp, workflowsIn };
 }
 
 export type AppRouter = ReturnType<typeof buildRouter>["router"];

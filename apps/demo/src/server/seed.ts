@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type { TetherAuth } from "@tether/server";
+import type { TetherAuth, UntypedWorkflowClient } from "@tether/server";
 import type { DemoStore } from "./store.ts";
+import { announceFirstProject } from "./workflows/index.ts";
 
 export const DEMO_USER = { email: "demo@tether.dev", password: "demo-password", name: "Demo User" };
 /** A second account the sample project is shared with: sign in as both to see sharing live. */
@@ -29,8 +30,15 @@ async function ensureUser(store: DemoStore, auth: TetherAuth, account: typeof DE
 /**
  * The demo user, a teammate, and a sample project with tasks and a note, shared with the
  * teammate. Idempotent: each part is created only when missing.
+ *
+ * Welcome workflows: the users are signed up through better-auth, so each gets its run from
+ * `onSignUp` like anyone else (nothing seed-specific). The sample project is the demo user's
+ * first project, so its transaction sends the "first project" event as the create-project
+ * mutation would: the demo user is not nudged about a project they own. The teammate owns none
+ * and is nudged after the timeout, as any new user would be. Users seeded before the workflow
+ * existed get no run (a welcome days after signing up would be wrong); their pages show none.
  */
-export async function seed(store: DemoStore, auth: TetherAuth): Promise<string[]> {
+export async function seed(store: DemoStore, auth: TetherAuth, workflowsIn: (tx: unknown) => Pick<UntypedWorkflowClient, "sendEvent">): Promise<string[]> {
   const done: string[] = [];
   const db = store.db;
   const user = await ensureUser(store, auth, DEMO_USER, done);
@@ -39,6 +47,7 @@ export async function seed(store: DemoStore, auth: TetherAuth): Promise<string[]
     const userId = user.id;
     await db.$transaction(async (tx) => {
       await tx.project.create({ data: { ...DEMO_PROJECT, ownerId: userId } });
+      await announceFirstProject(workflowsIn(tx), userId, DEMO_PROJECT.id);
       const tasks = [
         { title: "Write the change feed", done: true, mine: true },
         { title: "Ship live queries", done: true, mine: true },

@@ -53,6 +53,7 @@ import {
   type UntypedWorkflowClient,
   type WorkflowClient,
   type WorkflowDefinition,
+  type WorkflowOwner,
   type WorkflowRuntimeOptions,
   DEFAULT_WORKFLOW_LIMITS,
 } from "../workflows/index.ts";
@@ -467,6 +468,14 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   }
 
   /**
+   * For clients of transactions Tether did not open (`inTransaction`): refuses while the job
+   * runtime is not started — on PGlite, pg-boss starting inside the open transaction would wait
+   * for it forever.
+   */
+  const afterStart = <T>(what: string, run: () => Promise<T>): Promise<T> =>
+    jobRuntime.started ? run() : Promise.reject(new Error(`${what}: start the job runtime (tether.start()) first`));
+
+  /**
    * Builders whose `ctx.jobs` is typed by the app's jobs router: `const { mutation } =
    * tether.withJobs(jobs)`; `ctx.jobs.enqueue("exportCsv", input)` then checks name and input.
    */
@@ -481,10 +490,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
        * transaction would wait for it forever, so this refuses instead.
        */
       inTransaction(tx: unknown, owner: JobOwner | null = null): JobClient<Jobs> {
-        const enqueue: UntypedJobClient["enqueue"] = (name, input, opts) => {
-          if (!jobRuntime.started) return Promise.reject(new Error("jobs.inTransaction: start the job runtime (tether.start()) first"));
-          return jobRuntime.enqueueIn(unscopedRawSql(tx), name, input, opts, owner ? { id: owner.id } : null);
-        };
+        const enqueue: UntypedJobClient["enqueue"] = (name, input, opts) =>
+          afterStart("jobs.inTransaction", () => jobRuntime.enqueueIn(unscopedRawSql(tx), name, input, opts, owner ? { id: owner.id } : null));
         return { enqueue } as JobClient<Jobs>;
       },
     };
@@ -524,9 +531,26 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     return built;
   }
 
-  /** Builders whose `ctx.workflows` is typed by the app's workflows router (types only). */
+  /** Builders whose `ctx.workflows` is typed by the app's workflows router. */
   function withWorkflows<Workflows extends AnyRouter>(_workflows: Workflows) {
-    return { mutation: mutation.use(({ next }) => next({ ctx: {} as { workflows: WorkflowClient<Workflows> } })) };
+    return {
+      // Types only: ctx.workflows is already there at run time.
+      mutation: mutation.use(({ next }) => next({ ctx: {} as { workflows: WorkflowClient<Workflows> } })),
+      /**
+       * `ctx.workflows` for a Prisma interactive transaction Tether did not open (better-auth's
+       * sign-up: `createTetherAuth({ onSignUp })`): starts and events join `tx`, runs are owned by
+       * `owner`. As with `withJobs(...).inTransaction`, the runtime must be started first.
+       */
+      inTransaction(tx: unknown, owner: WorkflowOwner | null = null): WorkflowClient<Workflows> {
+        const client = workflowRuntime.clientIn(unscopedRawSql(tx), owner);
+        const what = "workflows.inTransaction";
+        const workflows: UntypedWorkflowClient = {
+          start: (name, input, opts) => afterStart(what, () => client.start(name, input, opts)),
+          sendEvent: (workflowId, name, payload) => afterStart(what, () => client.sendEvent(workflowId, name, payload)),
+        };
+        return workflows as WorkflowClient<Workflows>;
+      },
+    };
   }
 
   /** Guard: a signed-in caller (UNAUTHORIZED otherwise); narrows `ctx.user` to non-null. */

@@ -117,8 +117,9 @@ export class WorkflowRuntime {
    */
   async startIn(tx: TransactionSql, name: string, input: unknown, options: StartWorkflowOptions = {}, owner: WorkflowOwner | null = null): Promise<string> {
     const definition = this.definitions.get(name);
-    // A name the types let through but the runtime lacks (an untyped ctx.workflows) is the server's bug.
-    if (!definition) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `no workflow named ${name}` });
+    // A name the types let through but the runtime lacks (an untyped ctx.workflows, a name taken
+    // from input) is the caller's mistake, as for jobs: BAD_REQUEST, the name escaped and cut short.
+    if (!definition) throw badRequest(`no workflow named ${JSON.stringify(String(name)).slice(0, 120)}`);
     let value = input ?? null;
     if (definition.schema) {
       const parsed = definition.schema.safeParse(input);

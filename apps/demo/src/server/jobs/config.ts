@@ -2,6 +2,8 @@
  * The demo jobs' knobs in one place. The pause exists for people, not machines: a five-task
  * export would finish before anyone saw its progress bar, so each batch waits a little.
  */
+import { msFromEnv } from "../env.ts";
+
 export interface DemoJobLimits {
   /** Tasks read (and written to the CSV) per batch; progress is reported once per batch. */
   exportBatchSize: number;
@@ -30,12 +32,7 @@ export const DEFAULT_DEMO_JOBS: DemoJobLimits = {
 
 /** The defaults, with TETHER_DEMO_EXPORT_PAUSE_MS (a number ≥ 0) from the environment, then `overrides`. */
 export function demoJobLimits(overrides: Partial<DemoJobLimits> = {}, env: NodeJS.ProcessEnv = process.env): DemoJobLimits {
-  const fromEnv: Partial<DemoJobLimits> = {};
-  const pause = env.TETHER_DEMO_EXPORT_PAUSE_MS;
-  if (pause !== undefined && pause !== "") {
-    const ms = Number(pause);
-    if (!Number.isFinite(ms) || ms < 0) throw new Error(`TETHER_DEMO_EXPORT_PAUSE_MS must be a number of ms >= 0, not ${pause}`);
-    fromEnv.exportPauseMs = ms;
-  }
+  const pause = msFromEnv(env, "TETHER_DEMO_EXPORT_PAUSE_MS");
+  const fromEnv: Partial<DemoJobLimits> = pause === undefined ? {} : { exportPauseMs: pause };
   return { ...DEFAULT_DEMO_JOBS, ...fromEnv, ...overrides };
 }
