@@ -5,6 +5,7 @@
  */
 export { fromBase64, toBase64 } from "../core/base64.ts";
 export { Outbox, type OutboxSpan } from "./outbox.ts";
+export { DEFAULT_CRDT_PUSH, type CrdtPushOptions } from "./pushPolicy.ts";
 export {
   defaultCrdtPersistence,
   indexedDbCrdtPersistence,
