@@ -10,6 +10,8 @@
 //   keystroke after a projection still reaches the other editor.
 // - A push the server refuses with a retryable code (here TOO_MANY_REQUESTS) is retried promptly,
 //   not on the connection's backoff (set to an hour here).
+// - Pushes go over the client's WebSocket (one message on an open connection, like the stream's),
+//   not one HTTP request each: with every HTTP request failing, typing still reaches the others.
 import { configureCrdtSessions, createTetherClient, type CrdtDocSession, type CrdtSessionRegistry } from "@tether/client";
 import type { TetherServer } from "@tether/server";
 import type { AnyRouter } from "@trpc/server";
@@ -62,9 +64,10 @@ describe.each(engines)("typing into a CRDT document on %s", (engine) => {
   }
 
   /** `user`'s Tether client and its CRDT sessions (no persistence; the connection's backoff as given). */
-  function editor(user: string, retry = { initialDelayMs: 20, maxDelayMs: 200 }): CrdtSessionRegistry {
+  function editor(user: string, retry = { initialDelayMs: 20, maxDelayMs: 200 }, fetch?: typeof globalThis.fetch): CrdtSessionRegistry {
     const tether = createTetherClient<AnyRouter>({
       url: `${server.url}/trpc`,
+      fetch,
       headers: { "x-user": user },
       subscriptions: { transport: "ws", url: server.wsUrl, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket, connectionParams: { user } },
       environment: null,
@@ -178,6 +181,22 @@ describe.each(engines)("typing into a CRDT document on %s", (engine) => {
     await waitFor("the keystroke at bob and acknowledged after two refusals", () => text(bob) === "a" && alice.state.pending === 0, LONG);
     expect(refused).toBe(2);
     expect(alice.stats.pushRefusals).toBeGreaterThanOrEqual(1);
+    expect(alice.state.status).toBe("synced");
+  });
+
+  it("pushes travel over the WebSocket, not as HTTP requests", { timeout: 180_000 }, async () => {
+    await start();
+    let httpCalls = 0;
+    const noHttp = (() => {
+      httpCalls += 1;
+      return Promise.reject(new TypeError("fetch failed (HTTP cut by the test)"));
+    }) as typeof globalThis.fetch;
+    const alice = await open(editor("alice", undefined, noHttp));
+    const bob = await open(editor("bob"));
+    type(alice, "a");
+    type(bob, "b");
+    await waitFor("both keystrokes everywhere, acknowledged", () => text(alice).length === 2 && text(bob) === text(alice) && alice.state.pending === 0, LONG);
+    expect(httpCalls).toBe(0);
     expect(alice.state.status).toBe("synced");
   });
 });

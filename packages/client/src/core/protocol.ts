@@ -32,6 +32,13 @@ export const LIVE_PROCEDURE = "$live";
 export const COMMIT_HEADER = "x-tether-commit";
 
 /**
+ * A call whose tRPC `context` has this key set to true goes over the WebSocket when the client
+ * uses one (its subscriptions' socket), else over HTTP like other calls. For calls that need no
+ * commit tracking and must not wait for a request of their own: CRDT pushes.
+ */
+export const VIA_SOCKET = "tetherViaSocket";
+
+/**
  * Applies a patch to the rows the client holds (same as the server's `applyListPatch`).
  * Throws when the patch refers to a row that is neither kept nor carried: the caller resyncs.
  */
