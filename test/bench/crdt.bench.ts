@@ -88,6 +88,8 @@ function row(scenario: string, r: WorkloadResult): BenchResult {
     drainMs: r.drainMs,
     ackP50Ms: r.ack?.p50 ?? null,
     ackP99Ms: r.ack?.p99 ?? null,
+    sentP50Ms: r.sent?.p50 ?? null,
+    sentP99Ms: r.sent?.p99 ?? null,
     serverCpuPct: r.serverCpuPct,
     pgActiveBackends: r.pgActiveBackends,
     pgMaxConnections: r.pgMaxConnections,
@@ -121,7 +123,7 @@ function log(r: BenchResult): void {
     `crdt ${r.engine} ${r.scenario} ${r.system ?? ""}: ` +
       (r.pushesPerSec !== undefined
         ? `${r.pushesPerSec} pushes/s, ack p50 ${r.ackP50Ms} p99 ${r.ackP99Ms} ms`
-        : `before p50/p99 ${r.beforeP50Ms}/${r.beforeP99Ms} ms, after ${r.afterP50Ms}/${r.afterP99Ms} ms, resync ${r.resyncMs} ms, drain ${r.drainMs} ms, ack p50/p99 ${r.ackP50Ms}/${r.ackP99Ms}, push failures ${r.pushFailures || "none"}, restart ${r.restartMs} ms, cpu ${r.serverCpuPct}%, pg ${r.pgActiveBackends}, load ${r.loadAvg}`),
+        : `before p50/p99 ${r.beforeP50Ms}/${r.beforeP99Ms} ms, after ${r.afterP50Ms}/${r.afterP99Ms} ms, resync ${r.resyncMs} ms, drain ${r.drainMs} ms, ack p50/p99 ${r.ackP50Ms}/${r.ackP99Ms}, sent p50/p99 ${r.sentP50Ms}/${r.sentP99Ms}, push failures ${r.pushFailures || "none"}, restart ${r.restartMs} ms, cpu ${r.serverCpuPct}%, pg ${r.pgActiveBackends}, load ${r.loadAvg}`),
   );
 }
 

@@ -15,6 +15,7 @@ import {
   type Policies,
   type PolicyDb,
   type PresenceOptions,
+  type RateLimitOptions,
 } from "@tether/server";
 import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../generated/prisma/client.ts";
@@ -31,12 +32,17 @@ export interface Ctx {
 /** Can `userId` see project `projectId`: its owner or a member. */
 const access = (userId: string) => ({ OR: [{ ownerId: userId }, { members: { some: { userId } } }] });
 
+/** Tests can hold every note update-policy check (write verdicts of pushes) on a promise of theirs. */
+export const notePolicyHooks: { beforeUpdateCheck: (() => Promise<void>) | null } = { beforeUpdateCheck: null };
+
 const policies: Policies<PrismaClient, Ctx> = {
   note: {
     read: (ctx) => (ctx.user ? { project: access(ctx.user.id) } : false),
     // Carol may read but never write; other readers may write.
-    update: async (ctx, row) =>
-      !!ctx.user && ctx.user.id !== "carol" && (await ctx.db.project.count({ where: { id: row.projectId, ...access(ctx.user.id) } })) > 0,
+    update: async (ctx, row) => {
+      await notePolicyHooks.beforeUpdateCheck?.();
+      return !!ctx.user && ctx.user.id !== "carol" && (await ctx.db.project.count({ where: { id: row.projectId, ...access(ctx.user.id) } })) > 0;
+    },
     create: () => true,
     delete: () => true,
   },
@@ -55,8 +61,8 @@ const presence: PresenceOptions<Ctx, PolicyDb<PrismaClient>> = {
 
 const membership = z.object({ projectId: z.string(), userId: z.string() });
 
-export function buildCrdtApp(store: AppStore, crdt: CrdtOptions = {}, feed?: ChangeFeed) {
-  const tether = initTether<Ctx>().create({ store, schema, policies, crdt, feed, presence });
+export function buildCrdtApp(store: AppStore, crdt: CrdtOptions = {}, feed?: ChangeFeed, rate?: RateLimitOptions<Ctx>) {
+  const tether = initTether<Ctx>().create({ store, schema, policies, crdt, feed, presence, ...(rate ? { limits: { rate } } : {}) });
   /** Only the project's owner shares it (FORBIDDEN otherwise). */
   const owner = tether.mutation.use(async ({ ctx, getRawInput, next }) => {
     const { projectId } = membership.parse(await getRawInput());

@@ -20,3 +20,10 @@ export function parseCommitHeader(header: string | null | undefined): string[] {
     .map((part) => part.trim())
     .filter((part) => XID_PATTERN.test(part));
 }
+
+/**
+ * A call whose tRPC `context` has this key set to true goes over the WebSocket when the client
+ * uses one (its subscriptions' socket), else over HTTP like other calls. For calls that need no
+ * commit tracking and must not wait for a request of their own: CRDT pushes.
+ */
+export const VIA_SOCKET = "tetherViaSocket";

@@ -44,8 +44,12 @@ export interface EditorReport {
   version: Record<string, number>;
   /** Tether only: own keystrokes' durable acknowledgements, [id, ackedAt] (a push acks every id up to the one it started at). */
   acked: Array<[number, number]>;
+  /** Tether only: when each own keystroke first left in a push, [id, sentAt] (the first push sent after it). */
+  sent: Array<[number, number]>;
   /** Tether: failed pushes by error code (the session re-sends them after its backoff). */
   pushFailures: Record<string, number>;
+  /** Tether: the session's counters (`CrdtSessionStats`). */
+  sessionStats?: Record<string, unknown>;
   /** Tether: unacknowledged ops; Hocuspocus: unsynced changes. */
   pending: number;
   status: string;
@@ -60,6 +64,7 @@ interface Side {
   version(): Map<string, number>;
   onRemote(handler: () => void): void;
   status(): { status: string; pending: number };
+  stats?(): Record<string, unknown>;
   synced(): Promise<void>;
   close(): Promise<void>;
 }
@@ -68,6 +73,8 @@ const FIELD = "body";
 const config = childConfig<EditorConfig>();
 /** Tether pushes that resolved: [own op counter when sent, when acknowledged]. */
 const acks: Array<[number, number]> = [];
+/** Tether pushes sent: [own op counter when sent, when sent]. */
+const sends: Array<[number, number]> = [];
 /** Tether pushes that failed, by error code. */
 const pushFailures: Record<string, number> = {};
 
@@ -91,6 +98,7 @@ async function tetherSide(): Promise<Side> {
   let doc: LoroDoc | null = null;
   const push: typeof transport.push = async (input) => {
     const upTo = doc ? (doc.oplogVersion().get(doc.peerIdStr) ?? 0) : 0;
+    sends.push([upTo, wallNow()]);
     try {
       const result = await transport.push(input);
       acks.push([upTo, wallNow()]);
@@ -118,11 +126,13 @@ async function tetherSide(): Promise<Side> {
     },
     version: () => loro.oplogVersion().toJSON() as Map<string, number>,
     onRemote(handler) {
-      loro.subscribe((event) => {
-        if (event.by === "import") handler();
-      });
+      // Every event, not only `by: "import"`: Loro may deliver an import's changes together with
+      // a local commit made before its events were emitted. The handler only looks at other
+      // peers' counters, which a local commit never moves.
+      loro.subscribe(() => handler());
     },
     status: () => ({ status: session.state.status, pending: session.state.pending }),
+    stats: () => ({ ...session.stats }),
     synced: () =>
       new Promise<void>((resolve) => {
         const check = () => {
@@ -187,13 +197,16 @@ side.onRemote(() => {
   }
 });
 
-/** Each own keystroke's first acknowledgement: the first push sent after it that resolved. */
-function ackedKeystrokes(): Array<[number, number]> {
+/**
+ * Each own keystroke's first event of `events` ([op counter it covers up to, when], in order):
+ * its first acknowledgement (the first push sent after it that resolved), or its first send.
+ */
+function firstCovering(events: Array<[number, number]>): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   let a = 0;
   for (const [id] of typed) {
-    while (a < acks.length && acks[a]![0] < id) a += 1;
-    if (a < acks.length) out.push([id, acks[a]![1]]);
+    while (a < events.length && events[a]![0] < id) a += 1;
+    if (a < events.length) out.push([id, events[a]![1]]);
   }
   return out;
 }
@@ -202,10 +215,12 @@ const rnd = random(config.seed);
 const report = (): EditorReport => ({
   peer: me,
   typed,
-  acked: ackedKeystrokes(),
+  acked: firstCovering(acks),
+  sent: firstCovering(sends),
   pushFailures,
   arrivals,
   text: side.text(),
+  sessionStats: side.stats?.(),
   version: Object.fromEntries(side.version()),
   ...side.status(),
 });

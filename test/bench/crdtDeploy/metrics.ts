@@ -7,7 +7,9 @@
  *   server was ready (so also those typed while it was down: reconnecting and exchanging what
  *   each side lacks is in it, the server's own start-up time too);
  * - drain: from the last keystroke until every editor held every keystroke;
- * - Tether's durable ack: from a keystroke to its sender's push being acknowledged.
+ * - Tether's durable ack: from a keystroke to its sender's push being acknowledged;
+ * - Tether's keystroke → sent: from a keystroke to the first push carrying it leaving its
+ *   sender (time in the client's outbox).
  * Every pair must arrive, every editor must end on the same text and version, or this throws.
  */
 import { round, summarize } from "../harness.ts";
@@ -30,6 +32,7 @@ export interface WorkloadMetrics {
   resyncMs: number | null;
   drainMs: number;
   ack: Percentiles | null;
+  sent: Percentiles | null;
   textLength: number;
 }
 
@@ -81,6 +84,7 @@ export function computeMetrics(reports: EditorReport[], from: number, killAt: nu
   const outage: number[] = [];
   const after: number[] = [];
   const ack: number[] = [];
+  const sent: number[] = [];
   let keystrokes = 0;
   let lastTyped = -Infinity;
   let lastArrival = -Infinity;
@@ -105,6 +109,10 @@ export function computeMetrics(reports: EditorReport[], from: number, killAt: nu
       const at = typedAt.get(id);
       if (at !== undefined && at >= from) ack.push(ackedAt - at);
     }
+    for (const [id, sentAt] of sender.sent ?? []) {
+      const at = typedAt.get(id);
+      if (at !== undefined && at >= from) sent.push(sentAt - at);
+    }
   }
   return {
     keystrokes,
@@ -116,6 +124,7 @@ export function computeMetrics(reports: EditorReport[], from: number, killAt: nu
     resyncMs: killAt === null ? null : round(resyncedAt! - killAt),
     drainMs: round(Math.max(0, lastArrival - lastTyped)),
     ack: ack.length > 0 ? summarize(ack) : null,
+    sent: sent.length > 0 ? summarize(sent) : null,
     textLength: text.length,
   };
 }

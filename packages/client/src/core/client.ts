@@ -24,7 +24,7 @@ import {
   type EnvironmentTarget,
 } from "./connection.ts";
 import { LiveQueryRegistry, type LiveHandlers, type LiveTransport, type WaitForCommitOptions } from "./liveQuery.ts";
-import { LIVE_PROCEDURE, type LiveInput, type LiveMessage } from "@tether/protocol";
+import { LIVE_PROCEDURE, VIA_SOCKET, type LiveInput, type LiveMessage } from "@tether/protocol";
 
 /** Subscriptions over WebSocket (the default): one socket for every live query. */
 export interface WebSocketSubscriptionOptions {
@@ -193,7 +193,8 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
   const links: TRPCLink<AnyRouter>[] = [
     commitLink<AnyRouter>(commits),
     splitLink<AnyRouter>({
-      condition: (op) => op.type === "subscription",
+      // Subscriptions, and calls that asked for the socket when there is one (VIA_SOCKET).
+      condition: (op) => op.type === "subscription" || (transportName === "ws" && op.context[VIA_SOCKET] === true),
       true: subscriptionLink,
       false: httpBatchLink<AnyRouter>({
         url: options.url,

@@ -5,6 +5,7 @@
  */
 export { fromBase64, toBase64 } from "@tether/protocol";
 export { Outbox, type OutboxSpan } from "./outbox.ts";
+export { DEFAULT_CRDT_PUSH, type CrdtPushOptions } from "./pushPolicy.ts";
 export {
   defaultCrdtPersistence,
   indexedDbCrdtPersistence,

@@ -2,6 +2,7 @@ import type { AnyRouter } from "@trpc/server";
 import type { BackoffOptions } from "../core/backoff.ts";
 import type { TetherClient } from "../core/client.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
+import type { CrdtPushOptions } from "./pushPolicy.ts";
 import { defaultCrdtPersistence, type CrdtPersistence } from "./persistence.ts";
 import { crdtKey, type CrdtTarget } from "@tether/protocol";
 import { CrdtDocSession } from "./session.ts";
@@ -12,6 +13,8 @@ export interface CrdtSessionRegistryOptions {
   /** Default: IndexedDB when the runtime has it, else memory (`defaultCrdtPersistence`). */
   persistence?: CrdtPersistence | null;
   retry?: BackoffOptions;
+  /** Pushes in flight, retries of refused pushes (`DEFAULT_CRDT_PUSH`). */
+  push?: CrdtPushOptions;
   saveDelayMs?: number;
   connection?: ConnectionStatusStore;
   /**
@@ -45,6 +48,7 @@ export class CrdtSessionRegistry {
           transport: this.options.transport,
           persistence: this.options.persistence === undefined ? defaultCrdtPersistence() : this.options.persistence,
           retry: this.options.retry,
+          push: this.options.push,
           saveDelayMs: this.options.saveDelayMs,
           connection: this.options.connection,
         },

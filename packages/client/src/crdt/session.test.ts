@@ -132,20 +132,35 @@ describe("CrdtDocSession", () => {
     expect(server.pushes).toHaveLength(1);
   });
 
-  it("coalesces commits made while a push is in flight into one push", async () => {
+  it("sends commits of one task in one push, and later commits without waiting for the push in flight", async () => {
     const server = new FakeServer();
     const link = new FakeLink(server);
+    // Acks wait for the test; the server has (and relays) each push as it arrives.
+    const acks: Array<() => void> = [];
+    const push = link.push.bind(link);
+    link.push = async (input) => {
+      const result = await push(input);
+      await new Promise<void>((resolve) => acks.push(resolve));
+      return result;
+    };
     const a = open(link);
     await until(() => a.state.status === "synced");
     const body = a.state.doc!.getText("body");
-    for (const ch of "abcdef") {
+    for (const ch of "abc") {
       body.insert(body.length, ch);
       a.state.doc!.commit();
     }
+    await until(() => acks.length === 1);
+    body.insert(body.length, "d");
+    a.state.doc!.commit();
+    // Sent while the first is unanswered, carrying everything unacknowledged.
+    await until(() => acks.length === 2);
+    expect(server.doc.getText("body").toString()).toBe("abcd");
+    expect(a.state.pending).toBeGreaterThan(0);
+    for (const ack of acks.splice(0)) ack();
     await until(() => a.state.status === "synced");
-    // The first commit went alone; the five made while it was in flight went together.
     expect(link.pushCount).toBe(2);
-    expect(server.doc.getText("body").toString()).toBe("abcdef");
+    expect(a.stats.maxPushesInFlight).toBe(2);
   });
 
   it("keeps editing offline, then resubscribes from its version and sends the outbox", async () => {

@@ -1,6 +1,7 @@
 import { isPermanentError, trpcErrorCode as errorCode } from "../core/errors.ts";
 import { decodeImportBlobMeta, LoroDoc, VersionVector, type PeerID } from "loro-crdt";
 import { Backoff, type BackoffOptions } from "../core/backoff.ts";
+import { DEFAULT_CRDT_PUSH, isTransportFailure, type CrdtPushOptions } from "./pushPolicy.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
 import type { TransportState } from "../core/liveQuery.ts";
 import { Subscribable } from "../core/subscribable.ts";
@@ -40,8 +41,10 @@ export interface CrdtDocSessionOptions {
   transport: CrdtTransport;
   /** Where the document and its outbox survive reloads; null: nowhere. */
   persistence: CrdtPersistence | null;
-  /** Backoff for resubscribing and re-pushing after transient failures. */
+  /** Backoff for resubscribing and re-pushing after the connection failed. */
   retry?: BackoffOptions;
+  /** Pushes in flight and retries of refusals the server says are passing (`DEFAULT_CRDT_PUSH`). */
+  push?: CrdtPushOptions;
   /** Coalesces persistence writes of bursts of edits, ms. Default 50. */
   saveDelayMs?: number;
   /** The Tether client's connection: its coming back cuts retry waits short. */
@@ -61,8 +64,17 @@ export interface CrdtSessionStats {
   lastStreamVersion: string | undefined;
   /** `importBatch` calls for received messages (messages / imports = the batching). */
   imports: number;
+  /** Messages received on streams, and the time spent importing them (ms, in total and at most once). */
+  received: number;
+  importMs: number;
+  maxImportMs: number;
   /** Repair pushes: others' changes this client holds that the server lacked at a catch-up. */
   repairs: number;
+  /** Most pushes that were in flight at once. */
+  maxPushesInFlight: number;
+  /** Pushes that got no answer (connection), and pushes refused with a retryable code. */
+  pushFailures: number;
+  pushRefusals: number;
 }
 
 /**
@@ -72,8 +84,12 @@ export interface CrdtSessionStats {
  *   survive and only what the server has that we lack comes down;
  * - streams `$crdt.stream` from the document's version and imports what arrives (imports never
  *   reach `subscribeLocalUpdates`, so remote changes are not echoed back);
- * - sends local commits with `$crdt.push`, one push in flight at a time: commits made meanwhile
- *   accumulate in the outbox and go out together as one update when it returns;
+ * - sends local commits with `$crdt.push` at once, without waiting for the pushes in flight
+ *   (the server relays a push to the other editors when it arrives and acknowledges it only once
+ *   durable: waiting for that ack before sending the next keystroke would make every keystroke
+ *   wait for a database commit). Each push carries every unacknowledged local operation (so
+ *   pushes never depend on each other, whatever order the server sees them in); at most
+ *   `push.maxInFlight` at once, commits of one task go together;
  * - after a lost connection, resubscribes with its current version and re-sends the outbox
  *   (Loro imports are idempotent, so a push whose answer was lost does no harm when repeated);
  * - imports what arrives together in one `importBatch` (the server relays each push as it
@@ -94,7 +110,13 @@ export class CrdtDocSession extends Subscribable {
     catchUpBytes: null,
     lastStreamVersion: undefined,
     imports: 0,
+    received: 0,
+    importMs: 0,
+    maxImportMs: 0,
     repairs: 0,
+    maxPushesInFlight: 0,
+    pushFailures: 0,
+    pushRefusals: 0,
   };
 
   private doc: LoroDoc | null = null;
@@ -122,13 +144,21 @@ export class CrdtDocSession extends Subscribable {
   private readonly streamRetry: Backoff;
 
   // Push.
-  private pushing = false;
+  private readonly push: Required<CrdtPushOptions>;
+  /** Pushes sent and not answered yet. */
+  private inFlight = 0;
+  /** Per peer, the op counter up to which the pushes in flight carry the outbox. */
+  private readonly sentTo = new Map<PeerID, number>();
+  private flushScheduled = false;
   /** The last push failed for want of a connection; the next waits for the backoff or a reconnect. */
   private pushFailing = false;
   private pushWaiting = false;
   /** Most operations per push: halved while the server answers PAYLOAD_TOO_LARGE. */
   private pushLimit = Number.POSITIVE_INFINITY;
+  /** Waits after a failed connection (long: the server may be down). */
   private readonly pushRetry: Backoff;
+  /** Waits after a retryable refusal from a server that answered (short and bounded). */
+  private readonly pushRefusedRetry: Backoff;
 
   // Persistence.
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
@@ -145,6 +175,8 @@ export class CrdtDocSession extends Subscribable {
     this.key = crdtKey(target);
     this.streamRetry = new Backoff(options.retry);
     this.pushRetry = new Backoff(options.retry);
+    this.push = { ...DEFAULT_CRDT_PUSH, ...options.push };
+    this.pushRefusedRetry = new Backoff(this.push.refusedRetry);
   }
 
   get state(): CrdtSessionState {
@@ -231,6 +263,7 @@ export class CrdtDocSession extends Subscribable {
     this.stream = null;
     this.streamRetry.close();
     this.pushRetry.close();
+    this.pushRefusedRetry.close();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.changed();
     await this.persist();
@@ -279,7 +312,17 @@ export class CrdtDocSession extends Subscribable {
     }
     this.scheduleSave();
     this.changed();
-    this.flush();
+    this.scheduleFlush();
+  }
+
+  /** Commits made in one task (an editor's transaction may commit more than once) go in one push. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
   private documentChanged(): void {
@@ -363,13 +406,18 @@ export class CrdtDocSession extends Subscribable {
     if (batch.length === 0) return;
     const doc = this.doc!;
     let imported = false;
+    const started = performance.now();
     try {
       this.stats.imports += 1;
+      this.stats.received += batch.length;
       // Pending = missing dependencies: a change went by unseen. Ask again from what we hold.
       imported = doc.importBatch(batch.map((m) => m.bytes)).pending == null;
     } catch {
       imported = false;
     }
+    const took = performance.now() - started;
+    this.stats.importMs += took;
+    this.stats.maxImportMs = Math.max(this.stats.maxImportMs, took);
     if (!imported) return this.receiveFailed();
     this.streamRetry.reset();
     this.caughtUp = true;
@@ -451,25 +499,36 @@ export class CrdtDocSession extends Subscribable {
 
   // --- push ------------------------------------------------------------------------------
 
-  /** Sends the outbox if nothing is in flight; commits made meanwhile go with the next push. */
+  /**
+   * Sends the outbox — everything unacknowledged — unless the pushes in flight carry all of it
+   * already, `push.maxInFlight` are in flight, or a retry wait runs. While PAYLOAD_TOO_LARGE
+   * halves pushes, or the outbox is over `push.maxPipelinedOps`, one push at a time.
+   */
   private flush(): void {
     const doc = this.doc;
-    if (!doc || this.disposed || this.pushing || this.pushWaiting || this.pushError !== null) return;
+    if (!doc || this.disposed || this.pushWaiting || this.pushError !== null) return;
+    const pipelined = this.inFlight > 0;
+    if (pipelined && (this.inFlight >= this.push.maxInFlight || Number.isFinite(this.pushLimit))) return;
     const sent = this.outbox.list(this.pushLimit);
     if (sent.length === 0) return;
+    const ops = sent.reduce((sum, span) => sum + span.to - span.from, 0);
+    if (pipelined && (ops > this.push.maxPipelinedOps || !sent.some((span) => span.to > (this.sentTo.get(span.peer) ?? 0)))) return;
     // One update for every unacknowledged local change, whichever page or peer made it.
     const update = doc.export({
       mode: "updates-in-range",
       spans: sent.map((span) => ({ id: { peer: span.peer, counter: span.from }, len: span.to - span.from })),
     });
-    this.pushing = true;
+    this.inFlight += 1;
+    for (const span of sent) this.sentTo.set(span.peer, Math.max(this.sentTo.get(span.peer) ?? 0, span.to));
     this.stats.pushes += 1;
     this.stats.pushedBytes += update.length;
+    this.stats.maxPushesInFlight = Math.max(this.stats.maxPushesInFlight, this.inFlight);
     this.options.transport.push({ ...this.target, update: toBase64(update) }).then(
       () => {
-        this.pushing = false;
+        this.inFlight -= 1;
         this.outbox.acknowledge(sent);
         this.pushRetry.reset();
+        this.pushRefusedRetry.reset();
         this.pushFailing = false;
         if (this.outbox.size === 0) this.pushLimit = Number.POSITIVE_INFINITY;
         this.dirty = true;
@@ -479,12 +538,13 @@ export class CrdtDocSession extends Subscribable {
         this.flush();
       },
       (error: unknown) => {
-        this.pushing = false;
+        this.inFlight -= 1;
+        // What it carried is not known to be stored: the next push carries it again.
+        this.sentTo.clear();
         if (this.disposed) return;
-        const ops = sent.reduce((sum, span) => sum + span.to - span.from, 0);
         if (errorCode(error) === "PAYLOAD_TOO_LARGE" && ops > 1) {
           // Too much at once (a long offline session, a big paste): send it in halves.
-          this.pushLimit = Math.ceil(ops / 2);
+          this.pushLimit = Math.min(this.pushLimit, Math.ceil(ops / 2));
           this.flush();
           return;
         }
@@ -494,10 +554,18 @@ export class CrdtDocSession extends Subscribable {
           this.changed();
           return;
         }
-        this.pushFailing = true;
+        if (this.pushWaiting) return; // another failed push is waiting already
         this.pushWaiting = true;
+        // No answer: the connection's backoff (the server may be down for a while). An answer
+        // (CONFLICT, SERVICE_UNAVAILABLE, TOO_MANY_REQUESTS…): the server is there and says it
+        // passes, so try again soon — the connection's long backoff would hold every keystroke.
+        const transport = isTransportFailure(error);
+        if (transport) {
+          this.pushFailing = true;
+          this.stats.pushFailures += 1;
+        } else this.stats.pushRefusals += 1;
         this.changed();
-        void this.pushRetry.wait().then((go) => {
+        void (transport ? this.pushRetry : this.pushRefusedRetry).wait().then((go) => {
           this.pushWaiting = false;
           if (go) this.flush();
         });
@@ -559,6 +627,7 @@ export class CrdtDocSession extends Subscribable {
   private wake(): void {
     this.streamRetry.wake();
     this.pushRetry.wake();
+    this.pushRefusedRetry.wake();
   }
 
   private changed(): void {

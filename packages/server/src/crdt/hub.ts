@@ -6,6 +6,7 @@ import type { Logger } from "../log/index.ts";
 import { SubscriberQueue } from "../queue/index.ts";
 import type { ModelMeta, SchemaMeta } from "../schema/index.ts";
 import type { SqlClient } from "../store/index.ts";
+import { AccessRelevance } from "./accessRelevance.ts";
 import { encodeBase64, encodeVersion, hasNews, notFound } from "./codec.ts";
 import { fetchUpdates } from "./docStore.ts";
 import type { ServerDoc, ServerDocs } from "./serverDoc.ts";
@@ -119,12 +120,15 @@ export class DocHub {
   readonly counters = { reloads: 0, folds: 0 };
   /** Readability of each (document, scope), re-checked when a change touches what it read. */
   private readonly access: AccessWatch;
+  /** What the access checks watch: not rewrites of collaborative columns (projections). */
+  private readonly relevance: AccessRelevance;
   /** Write verdicts per (document, scope), held as leases on the same watch (oldest use first). */
   private readonly writers = new Map<string, WriteVerdict>();
   private writerSweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly deps: HubDeps) {
     for (const model of crdtModels(deps.schema)) this.modelsByTable.set(model.table, model);
+    this.relevance = new AccessRelevance(crdtModels(deps.schema));
     // Fed from this hub's own feed subscription (no `feed` of its own): a fan-out then never runs
     // ahead of the verdicts of the changes before it.
     this.access = new AccessWatch({ schema: deps.schema, log: deps.log, run: deps.access });
@@ -342,7 +346,7 @@ export class DocHub {
 
   private onFeedEvent(event: FeedEvent): void {
     // First: a re-check this event calls for is due before any fan-out it precedes runs.
-    this.access.observe(event);
+    this.access.observe(this.relevance.filter(event));
     if (this.docs.size === 0) return;
     if (event.type === "resync") {
       // Changes were trimmed before this node read them: rebuild every streamed document.

@@ -60,8 +60,15 @@ export const DEFAULT_RATE_LIMITS = {
   procedures: {
     /** Live queries opened: one procedure for every query of the app, so more than other subscriptions. */
     [LIVE_PROCEDURE]: { points: 300, duration: 60 },
-    /** CRDT updates: a typist's client pushes every few keystrokes; 20 a second sustained. */
-    [CRDT_PUSH]: { points: 1200, duration: 60 },
+    /**
+     * CRDT updates: 60 a second sustained per user. `@tether/client` sends each keystroke's
+     * commit at once (up to 16 pushes in flight: waiting for an ack would hold keystrokes behind
+     * a database commit), so a typist at 10–15 keys/s makes up to 15 pushes/s, and a user may
+     * have a few tabs or documents open; 20/s would refuse a fast typist with two tabs. A push
+     * costs far less than a mutation: relayed from memory, and group-committed with every push
+     * to the same document meanwhile (one transaction per document and round, not per push).
+     */
+    [CRDT_PUSH]: { points: 3600, duration: 60 },
     /** Presence (cursor, selection) updates: 20 a second sustained. */
     [PRESENCE_SET]: { points: 1200, duration: 60 },
   } as Readonly<Record<string, RateLimitRule | false>>,
