@@ -6,6 +6,7 @@ import { createStore, migrate } from "@tether/server";
 import { DEFAULT_DATA_DIR } from "@tether/server/internal";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { createTestStore, engines } from "./support/databases.ts";
+import { waitFor } from "./support/waitFor.ts";
 
 describe.each(engines)("store on %s", (engine) => {
   const cleanups: Array<() => Promise<void>> = [];
@@ -42,6 +43,30 @@ describe.each(engines)("store on %s", (engine) => {
     ).rejects.toThrow("nope");
     expect(await store.db.user.count()).toBe(0);
     expect(await store.sql.query(`SELECT * FROM "_tether_changes"`)).toEqual([]);
+  });
+});
+
+// Postgres only: PGlite has no connections to lose.
+describe.runIf(engines.includes("postgres"))("store on postgres, a connection terminated under a transaction", () => {
+  it("rejects that transaction, crashes nothing (no unhandled 'error' on the checked-out client), and the next call works", async () => {
+    const { store, close } = await createTestStore("postgres");
+    try {
+      const failed = store.db.$transaction(async (tx) => {
+        const [row] = await tx.$queryRaw<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
+        const pid = row!.pid;
+        // Its connection is checked out and idle (no statement running) when the FATAL arrives:
+        // pg emits 'error' on the client then, which nobody but Tether listens to.
+        await store.sql.query(`SELECT pg_terminate_backend($1)`, [pid]);
+        await waitFor("the backend to be gone", async () => (await store.sql.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1`, [pid])).length === 0);
+        await tx.user.create({ data: { id: "lost", email: "lost@x", name: "Lost" } });
+      }, { timeout: 60_000 });
+      await expect(failed).rejects.toThrow();
+      expect(await store.db.user.count({ where: { id: "lost" } })).toBe(0);
+      await store.db.user.create({ data: { id: "after", email: "after@x", name: "After" } });
+      expect(await store.db.user.count()).toBe(1);
+    } finally {
+      await close();
+    }
   });
 });
 

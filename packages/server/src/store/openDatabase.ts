@@ -6,6 +6,7 @@ import type { SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import pg from "pg";
 import type { Logger } from "../log/index.ts";
 import { cancellableQueries } from "./cancellation.ts";
+import { releaseLostClients } from "./checkedOut.ts";
 import { pgliteAdapter } from "./pgliteAdapter.ts";
 import { pgliteClient } from "./pgliteClient.ts";
 import { DEFAULT_RECONNECT, postgresClient, type ReconnectOptions } from "./postgresClient.ts";
@@ -60,6 +61,8 @@ export async function openDatabase(options: DatabaseOptions, log: Logger): Promi
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
     // An idle pooled connection that dies (server restart) must not crash the process.
     pool.on("error", (error) => log.warn({ err: error.message }, "idle Postgres connection lost"));
+    // Nor one that is checked out when the server ends it (releaseLostClients).
+    releaseLostClients(pool, log);
     return {
       engine: "postgres",
       driver: { engine: "postgres", url },
