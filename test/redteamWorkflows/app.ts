@@ -88,10 +88,12 @@ export async function buildApp(options: AppOptions) {
       return { a, b };
     }),
     // One step, a wait for "go", one more step with the payload.
-    gate: wf.input(z.object({ timeout: z.number().optional(), tag: z.string().default("") })).run(async ({ step, input, ctx }) => {
+    // (A string timeout is Number(...) of it: NaN and Infinity do not survive JSON or zod numbers.)
+    gate: wf.input(z.object({ timeout: z.union([z.number(), z.string()]).optional(), tag: z.string().default("") })).run(async ({ step, input, ctx }) => {
       const id = runIdOf(ctx);
       await step.run("before", () => probe.hit(id, "before"));
-      const payload = await step.waitForEvent<{ n: number }>("go", input.timeout === undefined ? {} : { timeout: input.timeout });
+      const timeout = typeof input.timeout === "string" ? Number(input.timeout) : input.timeout;
+      const payload = await step.waitForEvent<{ n: number }>("go", timeout === undefined ? {} : { timeout });
       await step.run("after", () => probe.hit(id, "after"));
       return { payload };
     }),
@@ -102,16 +104,16 @@ export async function buildApp(options: AppOptions) {
       return { first, second };
     }),
     // A durable sleep between two steps.
-    sleeper: wf.input(z.object({ ms: z.number() })).run(async ({ step, input, ctx }) => {
+    sleeper: wf.input(z.object({ ms: z.union([z.number(), z.string()]) })).run(async ({ step, input, ctx }) => {
       const id = runIdOf(ctx);
       const started = await step.run("start", () => { probe.hit(id, "start"); return Date.now(); });
-      await step.sleep("nap", input.ms);
+      await step.sleep("nap", Number(input.ms));
       const woke = await step.run("after", () => { probe.hit(id, "after"); return Date.now(); });
       return { started, woke };
     }),
-    until: wf.input(z.object({ at: z.number() })).run(async ({ step, input, ctx }) => {
+    until: wf.input(z.object({ at: z.union([z.number(), z.string()]) })).run(async ({ step, input, ctx }) => {
       const id = runIdOf(ctx);
-      await step.sleepUntil("until", new Date(input.at));
+      await step.sleepUntil("until", new Date(Number(input.at)));
       await step.run("after", () => probe.hit(id, "after"));
       return "ok";
     }),
@@ -174,6 +176,19 @@ export async function buildApp(options: AppOptions) {
       await step.run("after", () => probe.hit(id, "after"));
       return results;
     }),
+    // For kills: dies between steps or inside one when the environment says so (first attempt only).
+    crashy: wf.input(runInput).run(async ({ step, ctx }) => {
+      const id = runIdOf(ctx);
+      await step.run("a", () => probe.hit(id, "a"));
+      if (process.env.REDWF_DIE === "between") process.kill(process.pid, "SIGKILL");
+      await step.run("b", ({ attempt }) => {
+        probe.hit(id, `b#${attempt}`);
+        if (process.env.REDWF_DIE === "inside") process.kill(process.pid, "SIGKILL");
+        return attempt;
+      });
+      await step.run("c", () => probe.hit(id, "c"));
+      return "crashy done";
+    }),
     // A step that throws: the body catches it and runs another.
     catcher: wf.input(runInput).run(async ({ step, ctx }) => {
       const id = runIdOf(ctx);
@@ -215,6 +230,18 @@ export async function buildApp(options: AppOptions) {
         if (input.fail) throw new TRPCError({ code: "CONFLICT", message: "rolled back on purpose" });
         return results as unknown as string[];
       }),
+    startAndSend: authed.input(z.object({ id: z.string(), n: z.number() })).mutation(async ({ ctx, input }) => {
+      await ctx.workflows.start("gate", {}, { id: input.id });
+      await ctx.workflows.sendEvent(input.id, "go", { n: input.n });
+      return input.id;
+    }),
+    // Values built on the server, past what the transport would let a client send.
+    startBig: authed.input(z.object({ id: z.string() })).mutation(({ ctx, input }) => ctx.workflows.start("steps", { tag: "x".repeat(1_100_000) }, { id: input.id })),
+    sendBig: authed.input(z.object({ id: z.string() })).mutation(({ ctx, input }) => ctx.workflows.sendEvent(input.id, "go", { n: 1, pad: "x".repeat(1_100_000) })),
+    sendOdd: authed.input(z.object({ id: z.string(), kind: z.string() })).mutation(async ({ ctx, input }) => {
+      await loose(ctx).sendEvent(input.id, "go", oddValue(input.kind));
+      return "sent";
+    }),
     anonStart: mutation.input(z.object({ id: z.string() })).mutation(({ ctx, input }) => ctx.workflows.start("steps", { tag: "anon" }, { id: input.id })),
   });
 

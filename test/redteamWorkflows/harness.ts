@@ -47,3 +47,20 @@ export async function until(check: () => boolean | Promise<boolean>, what = "con
     if (i > 3000) throw new Error(`never: ${what}`);
   }
 }
+
+/**
+ * For "never gets there" claims: the run's state once `done` holds, or its last state after
+ * `boundMs` (a safety bound for a condition that a working runtime reaches in well under a second
+ * once the barrier before it has passed; the assertion after it is what fails).
+ */
+export async function settle(app: RedApp, id: string, done: (state: RunState) => boolean, boundMs = 30_000): Promise<RunState> {
+  const deadline = Date.now() + boundMs;
+  let last = await app.tether.workflowRuntime.read(id, SYSTEM);
+  while (!done(last) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    last = await app.tether.workflowRuntime.read(id, SYSTEM);
+  }
+  return last;
+}
+
+export const waitingAt = (name: string) => (s: RunState) => s.steps.some((step) => step.name === name && step.status === "waiting");
