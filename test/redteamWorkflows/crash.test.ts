@@ -137,4 +137,28 @@ describe.each(engines)("workflow crashes (%s)", (engine) => {
     expect(hits(log).filter((h) => h.runId === "k-inside" && h.step.startsWith("b#")).map((h) => h.step)).toEqual(["b#1", "b#2"]);
     expect(count(log, "k-inside", "c")).toBe(1);
   }, 400_000);
+
+  it.runIf(engine === "postgres")("SIGKILL of one of two live nodes mid-step: the other takes the run over by itself", async () => {
+    const db = await createTestDatabase("postgres");
+    const log = path.join(dir, "takeover.jsonl");
+    const base = { REDWF_ENGINE: "postgres", REDWF_URL: db.url ?? "", REDWF_LOG: log };
+    try {
+      const n1 = spawnNode({ ...base, REDWF_START: JSON.stringify([{ name: "blocker", input: {}, id: "k-takeover" }]) });
+      children.push(n1);
+      await until(() => count(log, "k-takeover", "block") === 1, "node 1 runs the step");
+      const n2 = spawnNode({ ...base, REDWF_RELEASE: "1", REDWF_MIGRATE: "0", REDWF_WATCH: JSON.stringify(["k-takeover"]) });
+      children.push(n2);
+      await until(() => n2.lines.includes("ready"), "node 2 up");
+      await kill(n1);
+      await until(() => doneStates(n2).length === 1 || exited(n2), "node 2 finishes the run");
+      const state = doneStates(n2)[0]!;
+      await stop(n2);
+      expect(state.status).toBe("completed");
+      expect(count(log, "k-takeover", "block")).toBe(2);
+      expect(count(log, "k-takeover", "after")).toBe(1);
+      expect(hits(log).filter((h) => h.runId === "k-takeover" && h.step === "after").every((h) => h.pid === n2.proc.pid)).toBe(true);
+    } finally {
+      await db.drop();
+    }
+  }, 300_000);
 });
