@@ -6,7 +6,8 @@
 import { appendFileSync } from "node:fs";
 import { z } from "zod";
 import { TRPCError } from "@trpc/server";
-import { createStore, createTetherAuth, createTetherServer, initTether, migrate, type AuthContext, type Engine } from "@tether/server";
+import { createStore, createTetherAuth, initTether, migrate, type AuthContext, type Engine } from "@tether/server";
+import { createTetherServer } from "@tether/server/adapters/node";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
 
