@@ -226,3 +226,36 @@ describe.each(engines)("workflows on %s", (engine) => {
     expect(stepOf(broken, "boom")).toMatchObject({ status: "failed", error: "card declined", attempts: 1 });
   });
 });
+
+// A deadline further off than the queue's longest delay is reached in hops (each hop's resume
+// enqueues the next). Here the longest delay is 400 ms, so a 1.5 s sleep takes several hops.
+describe.each(engines)("workflow deadlines past the queue's longest delay, on %s", (engine) => {
+  let store: AppStore;
+  let close: () => Promise<void>;
+  let app: ReturnType<typeof buildWorkflowsApp>;
+  beforeAll(async () => {
+    ({ store, close } = await createWorkflowsStore(engine));
+    app = buildWorkflowsApp(store, { jobs: { limits: { maxDelayMs: 400, heartbeatRefreshSeconds: 0.2, pollingIntervalSeconds: 0.5 } } });
+    await app.tether.start();
+  });
+  afterAll(async () => {
+    await app?.tether.close();
+    await close?.();
+  });
+
+  it("a sleep longer than maxDelayMs parks, hops, and wakes no sooner than its deadline", async () => {
+    const id = await app.caller(ALICE).start.any({ name: "sleeper", input: { ms: 1500 } });
+    let done: WorkflowState | null = null;
+    await waitFor(`workflow ${id} finished`, async () => ["completed", "failed", "cancelled"].includes((done = (await app.caller(ALICE).$workflows.get({ id })) as WorkflowState).status), { timeoutMs: 60_000 });
+    expect(done!.status).toBe("completed");
+    const nap = done!.steps.find((s) => s.name === "nap")!;
+    const wakeAt = new Date(nap.wakeAt!).getTime();
+    expect(wakeAt - new Date(done!.steps.find((s) => s.name === "before")!.finishedAt!).getTime()).toBeGreaterThanOrEqual(1500);
+    expect(done!.output as number).toBeGreaterThanOrEqual(wakeAt - 50);
+    const hops = await store.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'tether._tether.workflow' AND data->'input'->>'workflowId' = $1 AND data->'input' ? 'until'`,
+      [id],
+    );
+    expect(hops[0]!.n).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -145,6 +145,13 @@ export interface JobDefinitionOptions {
   timeoutSeconds?: number;
   heartbeatSeconds?: number;
   concurrency?: number;
+  /**
+   * Runs a worker claims per fetch for this job. A worker fetches again only when its whole batch
+   * finished, so with long-running handlers a batch of one job idles the worker's other slots:
+   * set 1 for them (each run then has a worker of its own, up to `concurrency`). Default: a
+   * quarter of `concurrency`, at most `limits.batchSize` (fewer fetches for short jobs).
+   */
+  batchSize?: number;
   /** Default priority of this job's runs (higher runs first). */
   priority?: number;
   /**

@@ -1,3 +1,5 @@
+import { toStorableText } from "../limits/index.ts";
+
 /** One progress report: percent (0–100) and an optional message. */
 export interface ProgressValue {
   progress: number;
@@ -39,7 +41,7 @@ export class ProgressCoalescer {
     this.pending = {
       progress: Number.isFinite(progress) ? Math.min(100, Math.max(0, Math.round(progress))) : 0,
       // NUL cannot be stored in Postgres text; the rest of the message can.
-      message: message === undefined || message === null ? null : String(message).slice(0, this.options.maxMessageLength).replaceAll("\u0000", "\uFFFD"),
+      message: message === undefined || message === null ? null : toStorableText(String(message).slice(0, this.options.maxMessageLength)),
     };
     if (!this.timer && !this.inFlight && this.now() - this.lastWriteAt >= this.options.intervalMs) return this.flush();
     this.schedule();

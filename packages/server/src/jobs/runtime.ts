@@ -3,7 +3,7 @@ import { TRPCError } from "@trpc/server";
 import { PgBoss, fromPglite, type ConstructorOptions, type Db, type JobResult, type JobWithMetadata, type SendOptions } from "pg-boss";
 import type { Logger } from "../log/index.ts";
 import { MIGRATE_LOCK_KEY } from "../migrate/index.ts";
-import { unstorableTextAt } from "../limits/index.ts";
+import { toStorableText, unstorableTextAt } from "../limits/index.ts";
 import type { DatabaseDriver, SqlClient, SqlConnection } from "../store/index.ts";
 import { DEFAULT_JOB_LIMITS, type EnqueueOptions, type JobDefinitionOptions, type JobLimits, type JobRuntimeOptions } from "./config.ts";
 import { FINISHED_STATUSES, insertJobRow, markStarted, readJob, syncTriggerSql, toJobState, trimFinished, writeProgress, type JobState } from "./jobState.ts";
@@ -80,7 +80,7 @@ const badRequest = (message: string, cause?: unknown) => new TRPCError({ code: "
 const notFound = (message = "job not found") => new TRPCError({ code: "NOT_FOUND", message });
 // NUL cannot be stored in Postgres text or jsonb: a handler's error message that echoes its input
 // must not make the failure itself unrecordable.
-const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error)).replaceAll("\u0000", "\uFFFD");
+const errorMessage = (error: unknown) => toStorableText(error instanceof Error ? error.message : String(error));
 /** Postgres `integer` (pg-boss's priority column). */
 const INT32_MAX = 2 ** 31 - 1;
 /** pg-boss's own bound on expireInSeconds (MAX_EXPIRATION_HOURS). */
@@ -196,7 +196,7 @@ export class JobRuntime {
         // workers × batch stays within `concurrency`, and a batch is at most a quarter of it, so
         // one long job idles few slots beside it (head-of-line) while the other workers go on.
         const concurrency = definition.options.concurrency ?? limits.concurrency;
-        const batchSize = Math.max(1, Math.min(limits.batchSize, Math.floor(concurrency / 4)));
+        const batchSize = definition.options.batchSize ?? Math.max(1, Math.min(limits.batchSize, Math.floor(concurrency / 4)));
         await boss.work(
           queueOf(name),
           {
@@ -528,13 +528,14 @@ function enqueueOptionsProblem(options: EnqueueOptions, limits: JobLimits): stri
 
 /** What pg-boss would refuse (at every send) in a job's options, or null: checked when it is defined. */
 function definitionProblem(options: JobDefinitionOptions, limits: JobLimits): string | null {
-  const { retries, retryDelaySeconds, retryDelayMaxSeconds, timeoutSeconds, heartbeatSeconds, concurrency, priority, keyScope } = options;
+  const { retries, retryDelaySeconds, retryDelayMaxSeconds, timeoutSeconds, heartbeatSeconds, concurrency, batchSize, priority, keyScope } = options;
   if (retries !== undefined && !isInt(retries, 0, limits.maxRetries)) return `retries must be an integer from 0 to ${limits.maxRetries}`;
   if (retryDelaySeconds !== undefined && !isInt(retryDelaySeconds, 0, INT32_MAX)) return "retryDelaySeconds must be a whole number of seconds >= 0";
   if (retryDelayMaxSeconds !== undefined && !isInt(retryDelayMaxSeconds, 0, INT32_MAX)) return "retryDelayMaxSeconds must be a whole number of seconds >= 0";
   if (timeoutSeconds !== undefined && !isInt(timeoutSeconds, 1, MAX_TIMEOUT_SECONDS)) return `timeoutSeconds must be a whole number from 1 to ${MAX_TIMEOUT_SECONDS}`;
   if (heartbeatSeconds !== undefined && !isInt(heartbeatSeconds, 10, INT32_MAX)) return "heartbeatSeconds must be a whole number >= 10 (pg-boss's floor)";
   if (concurrency !== undefined && !isInt(concurrency, 1, 10_000)) return "concurrency must be an integer >= 1";
+  if (batchSize !== undefined && !isInt(batchSize, 1, concurrency ?? limits.concurrency)) return "batchSize must be an integer from 1 to the job's concurrency";
   if (priority !== undefined && !isInt(priority, -INT32_MAX, INT32_MAX)) return "priority must be a 32-bit integer";
   if (keyScope !== undefined && keyScope !== "owner" && keyScope !== "global") return 'keyScope must be "owner" or "global"';
   return null;

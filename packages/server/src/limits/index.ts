@@ -6,4 +6,4 @@ export { boundedJson, DEFAULT_JSON_BOUNDS, jsonBoundsProblem } from "./boundedJs
 export type { JsonBounds } from "./boundedJson.ts";
 export { MutationSlots, DEFAULT_MUTATION_SLOTS } from "./mutationSlots.ts";
 export type { MutationSlotOptions } from "./mutationSlots.ts";
-export { illFormedTextAt, unstorableTextAt } from "./wellFormedText.ts";
+export { illFormedTextAt, toStorableText, unstorableTextAt } from "./wellFormedText.ts";

@@ -19,6 +19,12 @@ export function unstorableTextAt(value: unknown, root = "input"): string | null 
   return textAt(value, (text) => !text.includes("\u0000") && isWellFormed(text), root);
 }
 
+/** `text` as Postgres text can hold it: NUL and lone surrogates replaced by U+FFFD. */
+export function toStorableText(text: string): string {
+  const wellFormed = isWellFormed(text) ? text : text.replace(new RegExp(LONE_SURROGATE.source, "g"), "\uFFFD");
+  return wellFormed.replaceAll("\u0000", "\uFFFD");
+}
+
 /** The first string or key in `value` that `accept` refuses, as a path; null when all pass. */
 function textAt(value: unknown, accept: (text: string) => boolean, root = "input"): string | null {
   // An explicit stack, never recursion: the input's depth is the client's choice.

@@ -245,7 +245,8 @@ export class Replay {
       return;
     }
     const at = deadline();
-    if (!Number.isFinite(at)) return this.stop({ kind: "failed", error: `sleep "${name}": ${String(given)} is not a time` });
+    // Past what a Date can hold (±8.64e15 ms) is no time either: it could never be stored.
+    if (!Number.isFinite(new Date(at).getTime())) return this.stop({ kind: "failed", error: `sleep "${name}": ${String(given)} is not a time` });
     const due = at - this.runtime.limits.clockSkewMs <= this.runtime.now();
     const ours = await this.inTransaction(async (tx) => {
       await this.insertStep(tx, index, name, "sleep", due ? { status: "completed", wakeAt: new Date(at), result: '{"v":null}' } : { status: "waiting", wakeAt: new Date(at) });
@@ -261,8 +262,11 @@ export class Replay {
     if (!taken) return HALTED as never;
     const { index, name, existing } = taken;
     if (existing?.status === "completed") return resultOf(existing.result);
-    if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout >= 0)) {
-      return this.stop({ kind: "failed", error: `waitForEvent "${name}": timeout must be a number of ms >= 0` });
+    if (
+      options.timeout !== undefined &&
+      !(Number.isFinite(options.timeout) && options.timeout >= 0 && Number.isFinite(new Date(this.runtime.now() + options.timeout).getTime()))
+    ) {
+      return this.stop({ kind: "failed", error: `waitForEvent "${name}": timeout must be a number of ms >= 0 that ends at a representable time` });
     }
     let outcome: { value: unknown } | null = null;
     const ours = await this.inTransaction(async (tx) => {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { TRPCError } from "@trpc/server";
 import type { JobHandlerArgs, JobRuntime, TransactionSql } from "../jobs/index.ts";
+import { toStorableText, unstorableTextAt } from "../limits/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { SqlClient } from "../store/index.ts";
 import { DEFAULT_WORKFLOW_LIMITS, type StartWorkflowOptions, type WorkflowLimits, type WorkflowRuntimeOptions } from "./config.ts";
@@ -27,6 +28,11 @@ export const RESUME_JOB = "_tether.workflow";
 interface ResumeInput {
   workflowId: string;
   timer?: number;
+  /**
+   * A deadline further off than the queue's longest delay (`maxDelayMs`, 366 days) is reached in
+   * hops: each hop's resume only enqueues the next, until the last one fires the timer.
+   */
+  until?: string;
 }
 
 export interface WorkflowRuntimeDeps {
@@ -81,6 +87,8 @@ export class WorkflowRuntime {
           retryBackoff: true,
           timeoutSeconds: limits.resumeTimeoutSeconds,
           concurrency: limits.concurrency,
+          // A resume runs as long as its step: one per worker, so `concurrency` runs go at once.
+          batchSize: 1,
         },
         handler: (args) => this.resume(args),
       });
@@ -96,9 +104,17 @@ export class WorkflowRuntime {
     return { ...this.counters, running: this.running.size };
   }
 
-  /** JSON of a value, or a BAD_REQUEST/step error past maxValueBytes. */
+  /**
+   * JSON of a value, or a BAD_REQUEST (a step's or the body's failure, where the replay catches
+   * it) past maxValueBytes or for text jsonb cannot hold (NUL, a lone surrogate): such a value
+   * must fail loudly here, not in the UPDATE that stores it — that failure looked like a database
+   * error, so the resume was retried and the step ran again and again.
+   */
   json(value: unknown, what: string): string {
+    // Stringify first: it refuses cycles (and BigInt), so the walk below always ends.
     const text = JSON.stringify(value === undefined ? null : value) ?? "null";
+    const unstorable = unstorableTextAt(value, what);
+    if (unstorable) throw badRequest(`${unstorable} holds text the database cannot store (NUL or a lone surrogate)`);
     const bytes = Buffer.byteLength(text);
     if (bytes > this.limits.maxValueBytes) throw badRequest(`${what} is ${bytes} bytes, over maxValueBytes ${this.limits.maxValueBytes}`);
     return text;
@@ -161,6 +177,11 @@ export class WorkflowRuntime {
 
   /** A resume of the run (at `runAt`, for step `timer`'s deadline), enqueued in `tx`. */
   wake(tx: TransactionSql, workflowId: string, timer?: number, runAt?: Date): Promise<string> {
+    const hopMs = this.deps.jobs.limits.maxDelayMs;
+    if (timer !== undefined && runAt && runAt.getTime() - this.now() > hopMs) {
+      const input: ResumeInput = { workflowId, timer, until: runAt.toISOString() };
+      return this.deps.jobs.enqueueIn(tx, RESUME_JOB, input, { runAt: new Date(this.now() + hopMs) }, null);
+    }
     const input: ResumeInput = timer === undefined ? { workflowId } : { workflowId, timer };
     return this.deps.jobs.enqueueIn(tx, RESUME_JOB, input, runAt ? { runAt } : {}, null);
   }
@@ -230,9 +251,14 @@ export class WorkflowRuntime {
    * error) sends the job back to pg-boss to be retried.
    */
   private async resume({ ctx, input, signal }: JobHandlerArgs<unknown, unknown>): Promise<null> {
-    const { workflowId, timer } = input as ResumeInput;
+    const { workflowId, timer, until } = input as ResumeInput;
     const jobId = ctx.job.id;
     const { sql } = this.deps;
+    if (timer !== undefined && until !== undefined && Date.parse(until) > this.now()) {
+      // An intermediate hop of a long deadline: enqueue the next, leave the run alone.
+      await sql.transaction((tx) => this.wake(tx, workflowId, timer, new Date(until)));
+      return null;
+    }
     if (timer !== undefined) {
       await sql.query(`UPDATE "${WORKFLOW_STEPS_TABLE}" SET "fired" = true, "updated_at" = now() WHERE "id" = $1 AND "status" = 'waiting' AND NOT "fired"`, [
         `${workflowId}:${timer}`,
@@ -326,7 +352,8 @@ export class WorkflowRuntime {
     return halt;
   }
 
+  /** An error message as stored: cut at maxErrorLength, NUL and lone surrogates replaced by U+FFFD. */
   clip(message: string): string {
-    return message.slice(0, this.limits.maxErrorLength);
+    return toStorableText(message.slice(0, this.limits.maxErrorLength));
   }
 }
