@@ -6,8 +6,9 @@
 // the demo (Next transpilePackages) run from source with no build step. A published package must
 // point at dist/ instead. npm has no `publishConfig.exports` (pnpm and yarn do), so this script
 // stages each package in a temporary folder with the published manifest — every export as
-// { types, import } into dist/, `private` dropped, workspace dependencies pinned to the
-// workspace's own version — and runs `npm pack` there. Run `npm run build` first.
+// { types, import, default } into dist/ (`default` lets CommonJS callers require() the ESM build on
+// Node ≥ 20.19, e.g. tsx in an app without "type": "module"), `private` dropped, workspace
+// dependencies pinned to the workspace's own version — and runs `npm pack` there. Run `npm run build` first.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -31,7 +32,7 @@ export function publishedManifest(manifest, workspaceVersions) {
   published.exports = Object.fromEntries(
     Object.entries(manifest.exports).map(([subpath, source]) => {
       const stem = distStem(source);
-      return [subpath, { types: `${stem}.d.ts`, import: `${stem}.js` }];
+      return [subpath, { types: `${stem}.d.ts`, import: `${stem}.js`, default: `${stem}.js` }];
     }),
   );
   for (const field of ["dependencies", "peerDependencies"]) {
