@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // scenarios own the machine's CPU while they measure staleness, RSS and lag.
 export default defineConfig({
   test: {
-    include: ["test/faults/**/*.faults.ts"],
+    include: ["test/faults/**/*.faults.ts", "test/redteamWorkflows/crash.test.ts"],
     testTimeout: 30 * 60_000,
     hookTimeout: 120_000,
     fileParallelism: false,
