@@ -4,29 +4,24 @@
 // Postgres database.
 import { TRPCClientError } from "@trpc/client";
 import { LoroDoc, VersionVector } from "loro-crdt";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { createMetrics, type ChangeFeed, type CrdtOptions } from "@tether/server";
 import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { createChangeFeed, tetherInternals } from "@tether/server/internal";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { engines, type AppStore } from "./support/databases.ts";
+import { storeForSuite } from "./support/suiteStore.ts";
 import { b64, buildCrdtApp, connect, Peer, random, serve, startTwoNodes, trpcCode, unb64, type Client, type CrdtRouter } from "./support/crdtApp.ts";
 import { waitFor } from "./support/waitFor.ts";
 
 
 describe.each(engines)("CRDT documents on %s", (engine) => {
   let store: AppStore;
-  let closeStore: () => Promise<void>;
   let app: ReturnType<typeof buildCrdtApp>;
   let server: TetherServer;
   const cleanups: Array<() => unknown> = [];
 
-  beforeAll(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    closeStore = made.close;
-  });
-  afterAll(() => closeStore());
+  storeForSuite(engine, (made) => (store = made));
 
   async function start(crdt: CrdtOptions = {}, feed?: ChangeFeed) {
     app = buildCrdtApp(store, crdt, feed);

@@ -4,27 +4,22 @@
 // pushers converging with the column equal to their text.
 import { TRPCClientError } from "@trpc/client";
 import { LoroDoc } from "loro-crdt";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CrdtOptions } from "@tether/server";
 import type { TetherServer } from "@tether/server/adapters/node";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { engines, type AppStore } from "./support/databases.ts";
+import { storeForSuite } from "./support/suiteStore.ts";
 import { b64, buildCrdtApp, connect, Peer, serve, trpcCode, type CrdtRouter } from "./support/crdtApp.ts";
 import { waitFor } from "./support/waitFor.ts";
 import { tetherInternals } from "@tether/server/internal";
 
 describe.each(engines)("CRDT hot path on %s", (engine) => {
   let store: AppStore;
-  let closeStore: () => Promise<void>;
   let app: ReturnType<typeof buildCrdtApp>;
   let server: TetherServer;
   const cleanups: Array<() => unknown> = [];
 
-  beforeAll(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    closeStore = made.close;
-  });
-  afterAll(() => closeStore());
+  storeForSuite(engine, (made) => (store = made));
 
   async function start(crdt: CrdtOptions = {}) {
     app = buildCrdtApp(store, crdt);

@@ -18,9 +18,10 @@ import type { TetherServer } from "@tether/server/adapters/node";
 import type { AnyRouter } from "@trpc/server";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import { WebSocket } from "ws";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildCrdtApp, notePolicyHooks, serve, type Ctx } from "./support/crdtApp.ts";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { engines, type AppStore } from "./support/databases.ts";
+import { storeForSuite } from "./support/suiteStore.ts";
 import { waitFor } from "./support/waitFor.ts";
 import type { RateLimitOptions } from "@tether/server";
 import { tetherInternals } from "@tether/server/internal";
@@ -30,17 +31,11 @@ const LONG = { timeoutMs: 60_000 };
 
 describe.each(engines)("typing into a CRDT document on %s", (engine) => {
   let store: AppStore;
-  let closeStore: () => Promise<void>;
   let app: ReturnType<typeof buildCrdtApp>;
   let server: TetherServer;
   const cleanups: Array<() => unknown> = [];
 
-  beforeAll(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    closeStore = made.close;
-  });
-  afterAll(() => closeStore());
+  storeForSuite(engine, (made) => (store = made));
 
   beforeEach(async () => {
     await store.sql.query(`TRUNCATE "Note", "ProjectMember", "Task", "Project", "User", "_tether_crdt_docs", "_tether_crdt_updates" CASCADE`);

@@ -72,13 +72,14 @@ describe.each(engines)("live queries on %s", (engine) => {
       expect(list.state.data?.length).toBe(i);
       expect(open.state.data).toBe(i);
     }
-    // Writes keep coming (paced, so the feed keeps up): the groups are re-run again and again, yet
-    // the wait ends once they have results that include its point (later writes are not waited for).
+    // Writes keep coming, each once the list showed the one before (so the feed keeps up): the
+    // groups are re-run again and again, yet the wait ends once they have results that include its
+    // point (later writes are not waited for).
     let writing = true;
     const writer = (async () => {
       for (let n = 0; writing; n++) {
         await insert(`w${n}`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await list.until(() => titles(list.state.data).includes(`w${n}`), 60_000);
       }
     })();
     await insert("before-wait");

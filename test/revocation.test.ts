@@ -3,9 +3,10 @@
 // policy read when the change feed brings a change to those reads — not at the room's or the
 // document's next activity. Real servers, sockets (WebSocket and SSE) and databases, both engines.
 import { LoroDoc } from "loro-crdt";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TetherServer } from "@tether/server/adapters/node";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { engines, type AppStore } from "./support/databases.ts";
+import { storeForSuite } from "./support/suiteStore.ts";
 import { buildCrdtApp, connect, Peer, serve, startTwoNodes, trpcCode, unb64, type CrdtRouter } from "./support/crdtApp.ts";
 import { joinRoom, type RoomView } from "./support/presenceApp.ts";
 import { connectAs } from "./support/userClient.ts";
@@ -17,17 +18,11 @@ const errorCode = (error: unknown) => (error as { data?: { code?: string } } | u
 
 describe.each(engines)("revocation on %s", (engine) => {
   let store: AppStore;
-  let closeStore: () => Promise<void>;
   let app: ReturnType<typeof buildCrdtApp>;
   let server: TetherServer;
   const cleanups: Array<() => unknown> = [];
 
-  beforeAll(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    closeStore = made.close;
-  });
-  afterAll(() => closeStore());
+  storeForSuite(engine, (made) => (store = made));
 
   // Alice owns project p1 and shares it with bob and carol; n1 is its note, `note:n1` its room.
   beforeEach(async () => {

@@ -5,7 +5,7 @@
 import type { Socket } from "node:net";
 import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
 import { initTRPC } from "@trpc/server";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { z } from "zod";
 import type { LiveMessage } from "@tether/protocol";
@@ -13,7 +13,8 @@ import { readHeader, type TetherContextOptions } from "@tether/server";
 import { createTetherServer, type TetherServer, type TetherServerOptions } from "@tether/server/adapters/node";
 import { nextRouteHandler } from "@tether/server/adapters/next";
 import { buildApp, type TestContext, type TestRouter } from "./fixtures/app.ts";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { engines, type AppStore } from "./support/databases.ts";
+import { storeForSuite } from "./support/suiteStore.ts";
 import { seedAliceAndBob } from "./support/seed.ts";
 import { connectAs, userFromRequest } from "./support/userClient.ts";
 import { waitFor } from "./support/waitFor.ts";
@@ -63,17 +64,11 @@ const query = (id: number, path: string, input?: unknown) => ({ id, method: "que
 
 describe.each(engines)("transport abuse on %s", (engine) => {
   let store: AppStore;
-  let closeStore: () => Promise<void>;
   let app: ReturnType<typeof buildApp>;
   let server: TetherServer;
   const cleanups: Array<() => unknown> = [];
 
-  beforeAll(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    closeStore = made.close;
-  });
-  afterAll(() => closeStore());
+  storeForSuite(engine, (made) => (store = made));
 
   beforeEach(async () => {
     await store.sql.query(`TRUNCATE "Attachment", "Task", "Project", "User" CASCADE`);

@@ -12,13 +12,14 @@ import {
   type TRPCLink,
 } from "@trpc/client";
 import { EventSource } from "eventsource";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { applyListPatch, COMMIT_HEADER, positionIncludes, type LiveMessage } from "@tether/protocol";
 import { createMetrics } from "@tether/server";
 import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { buildApp, type TestContext, type TestRouter } from "./fixtures/app.ts";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { engines, type AppStore } from "./support/databases.ts";
+import { storeForSuite } from "./support/suiteStore.ts";
 import { waitFor } from "./support/waitFor.ts";
 import { tetherInternals } from "@tether/server/internal";
 
@@ -55,7 +56,6 @@ interface LiveView<T> {
 
 describe.each(engines)("live queries over network transports on %s", (engine) => {
   let store: AppStore;
-  let closeStore: () => Promise<void>;
   let app: ReturnType<typeof buildApp>;
   /** The running server; replaced when a test restarts it on the same port. */
   let server: TetherServer;
@@ -94,12 +94,7 @@ describe.each(engines)("live queries over network transports on %s", (engine) =>
 
   // One database per engine for the file (migrating PGlite is the slow part); each test gets
   // emptied tables, its own app (reactor and change feed) and its own server.
-  beforeAll(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    closeStore = made.close;
-  });
-  afterAll(() => closeStore());
+  storeForSuite(engine, (made) => (store = made));
 
   beforeEach(async () => {
     await store.sql.query(`TRUNCATE "Attachment", "Task", "Project", "User" CASCADE`);

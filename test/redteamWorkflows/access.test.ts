@@ -6,27 +6,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { watchWorkflow } from "@tether/client";
 import { engines } from "../support/databases.ts";
-import { appOn, finished, waitingAt, waitRun, until } from "./harness.ts";
+import { finished, waitingAt, waitRun, until, appWithUsers, type AppWithUsers } from "./harness.ts";
 import { codeOf } from "./errors.ts";
-import { anonymous, signUp, type RedUser } from "./users.ts";
+import { anonymous, type RedUser } from "./users.ts";
 import type { RedApp } from "./app.ts";
 
 describe.each(engines)("workflow access and cancel (%s)", (engine) => {
-  let env: Awaited<ReturnType<typeof appOn>>;
+  let env: AppWithUsers;
   let app: RedApp;
   let alice: RedUser;
   let bob: RedUser;
   beforeAll(async () => {
-    env = await appOn(engine);
+    env = await appWithUsers(engine, ["alice", "bob"]);
     app = env.app;
-    alice = await signUp(app.url, "alice");
-    bob = await signUp(app.url, "bob");
+    [alice, bob] = env.users as [RedUser, RedUser];
   });
-  afterAll(async () => {
-    alice?.client.close();
-    bob?.client.close();
-    await env?.close();
-  });
+  afterAll(() => env?.close());
 
   async function barrier(): Promise<void> {
     const id = await alice.client.trpc.start.mutate({ name: "steps", input: {} });
@@ -133,9 +128,8 @@ describe.each(engines)("workflow access and cancel (%s)", (engine) => {
   it("six runs with long steps run at once on one node (concurrency 8 resumes per node)", async () => {
     const ids = await Promise.all(Array.from({ length: 6 }, () => alice.client.trpc.start.mutate({ name: "blocker", input: {} })));
     try {
-      // Bounded: the sixth step starts within milliseconds when the limit holds; with fewer slots it never does.
-      const deadline = Date.now() + 15_000;
-      while (ids.some((id) => app.probe.count(id, "block") === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      // With fewer slots than six the sixth step never starts (the steps hold theirs until released).
+      await until(() => ids.every((id) => app.probe.count(id, "block") > 0), "all six steps started");
       expect(ids.map((id) => app.probe.count(id, "block"))).toEqual([1, 1, 1, 1, 1, 1]);
     } finally {
       for (const id of ids) app.probe.release(`${id}:block`);

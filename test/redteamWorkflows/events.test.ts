@@ -4,29 +4,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engines } from "../support/databases.ts";
-import { appOn, finished, waitRun, type RunState } from "./harness.ts";
+import { finished, waitRun, type RunState, appWithUsers, type AppWithUsers } from "./harness.ts";
 import { codeOf } from "./errors.ts";
-import { signUp, type RedUser } from "./users.ts";
+import type { RedUser } from "./users.ts";
 import type { RedApp } from "./app.ts";
 
 const waiting = (name: string) => (s: RunState) => s.steps.some((step) => step.name === name && step.status === "waiting");
 
 describe.each(engines)("workflow events (%s)", (engine) => {
-  let env: Awaited<ReturnType<typeof appOn>>;
+  let env: AppWithUsers;
   let app: RedApp;
   let alice: RedUser;
   let bob: RedUser;
   beforeAll(async () => {
-    env = await appOn(engine);
+    env = await appWithUsers(engine, ["alice", "bob"]);
     app = env.app;
-    alice = await signUp(app.url, "alice");
-    bob = await signUp(app.url, "bob");
+    [alice, bob] = env.users as [RedUser, RedUser];
   });
-  afterAll(async () => {
-    alice?.client.close();
-    bob?.client.close();
-    await env?.close();
-  });
+  afterAll(() => env?.close());
 
   /** A run that finishes proves the runtime got past everything committed before it. */
   async function barrier(): Promise<void> {

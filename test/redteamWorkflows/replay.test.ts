@@ -5,23 +5,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engines } from "../support/databases.ts";
-import { appOn, finished, settle, waitingAt, waitRun } from "./harness.ts";
-import { signUp, type RedUser } from "./users.ts";
+import { finished, settle, waitingAt, waitRun, appWithUsers, type AppWithUsers } from "./harness.ts";
+import type { RedUser } from "./users.ts";
 import type { RedApp } from "./app.ts";
 
 describe.each(engines)("workflow values and replay (%s)", (engine) => {
-  let env: Awaited<ReturnType<typeof appOn>>;
+  let env: AppWithUsers;
   let app: RedApp;
   let alice: RedUser;
   beforeAll(async () => {
-    env = await appOn(engine);
+    env = await appWithUsers(engine, ["alice"]);
     app = env.app;
-    alice = await signUp(app.url, "alice");
+    [alice] = env.users as [RedUser];
   });
-  afterAll(async () => {
-    alice?.client.close();
-    await env?.close();
-  });
+  afterAll(() => env?.close());
 
   async function barrier(): Promise<void> {
     const id = await alice.client.trpc.start.mutate({ name: "steps", input: {} });

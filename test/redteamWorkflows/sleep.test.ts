@@ -5,26 +5,23 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engines } from "../support/databases.ts";
-import { appOn, finished, settle, waitingAt, waitRun, type RunState } from "./harness.ts";
-import { signUp, type RedUser } from "./users.ts";
+import { finished, settle, waitingAt, waitRun, type RunState, appWithUsers, type AppWithUsers } from "./harness.ts";
+import type { RedUser } from "./users.ts";
 import type { RedApp } from "./app.ts";
 
 const DAY = 24 * 3600_000;
 const parkedOrFinished = (step: string) => (s: RunState) => waitingAt(step)(s) || finished(s);
 
 describe.each(engines)("workflow sleeps (%s)", (engine) => {
-  let env: Awaited<ReturnType<typeof appOn>>;
+  let env: AppWithUsers;
   let app: RedApp;
   let alice: RedUser;
   beforeAll(async () => {
-    env = await appOn(engine);
+    env = await appWithUsers(engine, ["alice"]);
     app = env.app;
-    alice = await signUp(app.url, "alice");
+    [alice] = env.users as [RedUser];
   });
-  afterAll(async () => {
-    alice?.client.close();
-    await env?.close();
-  });
+  afterAll(() => env?.close());
 
   async function barrier(): Promise<void> {
     const id = await alice.client.trpc.start.mutate({ name: "steps", input: {} });

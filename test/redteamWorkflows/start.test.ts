@@ -4,27 +4,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engines } from "../support/databases.ts";
-import { appOn, finished, waitRun } from "./harness.ts";
+import { finished, waitRun, appWithUsers, type AppWithUsers } from "./harness.ts";
 import { codeOf } from "./errors.ts";
-import { signUp, type RedUser } from "./users.ts";
+import type { RedUser } from "./users.ts";
 import type { RedApp } from "./app.ts";
 
 describe.each(engines)("workflow start (%s)", (engine) => {
-  let env: Awaited<ReturnType<typeof appOn>>;
+  let env: AppWithUsers;
   let app: RedApp;
   let alice: RedUser;
   let bob: RedUser;
   beforeAll(async () => {
-    env = await appOn(engine);
+    env = await appWithUsers(engine, ["alice", "bob"]);
     app = env.app;
-    alice = await signUp(app.url, "alice");
-    bob = await signUp(app.url, "bob");
+    [alice, bob] = env.users as [RedUser, RedUser];
   });
-  afterAll(async () => {
-    alice?.client.close();
-    bob?.client.close();
-    await env?.close();
-  });
+  afterAll(() => env?.close());
 
   it("a committed start runs each step once and completes", async () => {
     const id = await alice.client.trpc.start.mutate({ name: "steps", input: { tag: "t" }, id: "smoke-1" });

@@ -97,18 +97,10 @@ export function cancellableQueries(pool: pg.Pool, connectionString: string, log:
   };
   const query = async (args: unknown[], signal: AbortSignal): Promise<unknown> => {
     throwIfQueryAborted();
+    // A client whose connection dies while checked out is released (destroyed) by the pool's
+    // releaseLostClients; the release below is then a no-op.
     const client = (await reportedWait(() => pool.connect())) as PooledClient;
-    // pg-pool drops its 'error' listener while a client is checked out, and a client whose
-    // connection ends emits 'error' even mid-query: unhandled, that kills the process (seen when
-    // Postgres restarted under load). The query's rejection carries the error; the client is
-    // destroyed rather than reused.
-    let broken = false;
-    const onClientError = () => (broken = true);
-    client.on("error", onClientError);
-    const release = (destroy: boolean) => {
-      client.off("error", onClientError);
-      client.release(destroy || broken);
-    };
+    const release = (destroy: boolean) => client.release(destroy);
     if (signal.aborted) {
       release(false);
       throwIfQueryAborted();
