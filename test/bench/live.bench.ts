@@ -24,7 +24,7 @@
  * event-loop delay p99, and the share of wall time its main thread sat runnable in the
  * kernel's run queue waiting for a CPU (runQueueWaitPercent, /proc schedstat: what a loaded
  * machine costs it, distinct from CPU it used). On Postgres, pg_stat_activity is sampled every 250 ms while writing.
- * BENCH_PROFILE=1 profiles node 0 of each case (cpuProfile.ts) and prints its top functions.
+ * BENCH_PROFILE=1 profiles node 0 and client process 0 of each case (cpuProfile.ts) and prints their top functions.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { loadavg, tmpdir } from "node:os";
@@ -40,7 +40,7 @@ import { printProfiles, profileArgs, profilingEnabled, schedstat } from "./cpuPr
 import { now, round, sleep, summarize, type BenchOptions, type BenchResult } from "./harness.ts";
 import type { ClientsReport, ClientUser, Endpoint, LiveClientsConfig } from "./liveClients.ts";
 import { prepareDatabase, type LiveNodeConfig, type LiveSystem, type NodeStatsReply } from "./liveNode.ts";
-import { makeWrite, mulberry32, pickQueries, projectId, stamp, writeSql, type LiveSpec, type TaskWrite } from "./liveWorkload.ts";
+import { makeWrite, mulberry32, pickQueries, projectId, stamp, stampOf, writeSql, type LiveSpec, type TaskWrite, type WriteVia } from "./liveWorkload.ts";
 
 type Workload = "a" | "b" | "c";
 
@@ -200,6 +200,12 @@ interface DriveResult {
   /** Epoch ms of the window's first and last stamp. */
   fromMs: number;
   toMs: number;
+  /**
+   * Which writer made each stamp, by the stamp's ms (`Math.round(µs / 1000)`, the resolution
+   * aggregates carry): latency samples split into raw SQL (≈ commit → visible) and mutations
+   * (write → visible). "both" when two kinds share a ms: counted in the totals only.
+   */
+  viaByStampMs: Map<number, WriteVia | "both">;
   /** The writing process's main thread: CPU ms and run-queue wait ms during the drive. */
   cpuMs: number;
   runQueueWaitMs: number | null;
@@ -207,7 +213,7 @@ interface DriveResult {
 
 async function drive(writers: Writers, plan: Plan, rate: number, durationMs: number, tag: string, epochMs: number, seed: number): Promise<DriveResult> {
   const random = mulberry32(seed);
-  const result: DriveResult = { sent: 0, done: 0, failed: 0, errors: [], sqlMs: [], mutationMs: [], startedAt: now(), endedAt: 0, fromMs: Date.now(), toMs: 0, cpuMs: 0, runQueueWaitMs: null };
+  const result: DriveResult = { sent: 0, done: 0, failed: 0, errors: [], sqlMs: [], mutationMs: [], viaByStampMs: new Map(), startedAt: now(), endedAt: 0, fromMs: Date.now(), toMs: 0, cpuMs: 0, runQueueWaitMs: null };
   const cpu0 = process.cpuUsage();
   const wait0 = schedstat()?.waitMs ?? null;
   const inFlight = new Set<Promise<void>>();
@@ -219,6 +225,9 @@ async function drive(writers: Writers, plan: Plan, rate: number, durationMs: num
     if (wait > 1) await sleep(wait);
     while (inFlight.size >= 256) await Promise.race(inFlight);
     const write = stamp(makeWrite(k, plan.mix, random, tag), k, epochMs);
+    const stampMs = Math.round(stampOf(write.title)! / 1000);
+    const via = result.viaByStampMs.get(stampMs);
+    result.viaByStampMs.set(stampMs, via === undefined || via === write.via ? write.via : "both");
     const t0 = now();
     result.sent += 1;
     const p = writers
@@ -303,6 +312,7 @@ function rowsOf(engine: Engine, system: LiveSystem, plan: Plan, m: Measured, lab
   const errors = m.clients.flatMap((c) => c.errors);
   const all: number[] = [];
   const rows: BenchResult[] = [];
+  const byVia = { sql: [] as number[], mutation: [] as number[] };
   for (let node = 0; node < plan.nodes; node++) {
     const latencies: number[] = [];
     let messages = 0;
@@ -312,7 +322,10 @@ function rowsOf(engine: Engine, system: LiveSystem, plan: Plan, m: Measured, lab
       messages += r.messages;
       bytes += r.bytes;
       for (let i = 0; i < r.stampsMs.length; i++) {
-        if (r.stampsMs[i]! >= m.drive.fromMs && r.stampsMs[i]! <= m.drive.toMs) latencies.push(r.latenciesMs[i]!);
+        if (r.stampsMs[i]! < m.drive.fromMs || r.stampsMs[i]! > m.drive.toMs) continue;
+        latencies.push(r.latenciesMs[i]!);
+        const via = m.drive.viaByStampMs.get(Math.round(r.stampsMs[i]!));
+        if (via === "sql" || via === "mutation") byVia[via].push(r.latenciesMs[i]!);
       }
     }
     for (const latency of latencies) all.push(latency); // (spread overflows the stack at 10⁵ samples)
@@ -361,6 +374,16 @@ function rowsOf(engine: Engine, system: LiveSystem, plan: Plan, m: Measured, lab
       note: notes.join("; ") || undefined,
     });
   }
+  // Per writer kind, all nodes: raw SQL ≈ commit → visible (plus the one statement's round trip),
+  // mutations = write → visible (HTTP call, transaction, commit, then the live path).
+  const sqlVisible = summarize(byVia.sql);
+  const mutationVisible = summarize(byVia.mutation);
+  Object.assign(rows[0]!, {
+    sqlVisibleP50Ms: sqlVisible.p50,
+    sqlVisibleP99Ms: sqlVisible.p99,
+    mutationVisibleP50Ms: mutationVisible.p50,
+    mutationVisibleP99Ms: mutationVisible.p99,
+  });
   if (plan.nodes > 1) {
     const latency = summarize(all);
     for (const row of rows) Object.assign(row, { allNodesP50Ms: latency.p50, allNodesP99Ms: latency.p99 });
@@ -392,7 +415,7 @@ async function runCase(engine: Engine, system: LiveSystem, plan: Plan): Promise<
     const epochMs = Date.now() - 3_600_000;
     const clients: Child[] = [];
     for (let c = 0; c < plan.clientProcesses; c++) {
-      const client = Child.start(`clients ${c + 1}`, "./liveClients.ts", { LIVE_CLIENTS: "1" });
+      const client = Child.start(`clients ${c + 1}`, "./liveClients.ts", { LIVE_CLIENTS: "1" }, c === 0 ? profileArgs(`${profileDir}-clients`) : []);
       clients.push(client);
       children.push(client);
     }
@@ -430,7 +453,9 @@ async function runCase(engine: Engine, system: LiveSystem, plan: Plan): Promise<
         `live ${label} ${engine} ${system} @${rate}/s: p50 ${stepRows.map((r) => r.p50Ms).join("/")} ms, p99 ${stepRows.map((r) => r.p99Ms).join("/")} ms, ` +
           `${stepRows.map((r) => r.execPerSec).join("/")} exec/s, cpu ${stepRows.map((r) => r.cpuPercent).join("/")}% (run-queue wait ${stepRows.map((r) => r.runQueueWaitPercent).join("/")}%), ` +
           `clients wait ${stepRows[0]!.clientRunQueueWaitPercent}%, writer wait ${stepRows[0]!.writerRunQueueWaitPercent}%, ` +
-          `writes ${stepRows[0]!.writesPerSec}/s (sql p50 ${stepRows[0]!.sqlWriteP50Ms}, mutation p50 ${stepRows[0]!.mutationP50Ms} ms), setup ${setupMs} ms, load ${stepRows[0]!.load1}` +
+          `writes ${stepRows[0]!.writesPerSec}/s (sql p50 ${stepRows[0]!.sqlWriteP50Ms}, mutation p50 ${stepRows[0]!.mutationP50Ms} ms), ` +
+          `visible after raw SQL p50/p99 ${stepRows[0]!.sqlVisibleP50Ms}/${stepRows[0]!.sqlVisibleP99Ms} ms, after mutation ${stepRows[0]!.mutationVisibleP50Ms}/${stepRows[0]!.mutationVisibleP99Ms} ms, ` +
+          `setup ${setupMs} ms, load ${stepRows[0]!.load1}` +
           (stepRows[0]!.note ? ` — ${stepRows[0]!.note}` : ""),
       );
       if (plan.workload !== "c") break;
@@ -457,7 +482,10 @@ async function runCase(engine: Engine, system: LiveSystem, plan: Plan): Promise<
     const [clientsOnly, nodesOnly] = [children.filter((c) => c.name.startsWith("clients")), children.filter((c) => c.name.startsWith("node"))];
     await Promise.all(clientsOnly.map((child) => child.stop()));
     await Promise.all(nodesOnly.map((child) => child.stop()));
-    if (profilingEnabled()) printProfiles(profileDir, `${engine} ${system} ${label} node 1`);
+    if (profilingEnabled()) {
+      printProfiles(profileDir, `${engine} ${system} ${label} node 1`);
+      printProfiles(`${profileDir}-clients`, `${engine} ${system} ${label} client process 1`);
+    }
     await database?.drop();
   }
 }

@@ -3,12 +3,18 @@
  */
 
 /**
- * A list result changed: `order` is the new list of row ids; `upsert` holds the rows that are new
- * or changed. Rows of the old list whose id is not in `order` are gone.
+ * A list result changed. The new list is the old one with rows `[start, start + remove)` replaced
+ * by the rows whose ids are `insert` (the common head and tail of both lists stay as they are, so
+ * a row added to or removed from a long list costs its own bytes, not the list's); then every row
+ * of `upsert` (new or changed) goes to its index in the new list, given by `at` (same order).
+ * A row of `insert` is either in `upsert` or one of the replaced rows, moved.
  */
 export interface ListPatch {
-  readonly order: readonly (string | number)[];
+  readonly start: number;
+  readonly remove: number;
+  readonly insert: readonly (string | number)[];
   readonly upsert: readonly Record<string, unknown>[];
+  readonly at: readonly number[];
 }
 
 /**
@@ -39,20 +45,33 @@ export interface LiveInput {
 }
 
 /**
- * Applies a patch to the rows the client holds. Throws when the patch refers to a row that is
- * neither kept nor carried: the caller resyncs.
+ * Applies a patch to the rows the client holds. Unchanged rows keep their objects. Throws when the
+ * patch does not fit those rows (a range outside the list, a row it neither keeps nor carries, an
+ * index holding another row): the caller resyncs.
  */
 export function applyListPatch(
   before: readonly Record<string, unknown>[],
   patch: ListPatch,
 ): Record<string, unknown>[] {
-  const rows = new Map<unknown, Record<string, unknown>>(before.map((row) => [row.id, row]));
-  for (const row of patch.upsert) rows.set(row.id, row);
-  return patch.order.map((id) => {
-    const row = rows.get(id);
+  const { start, remove, insert, upsert, at } = patch;
+  if (!(start >= 0 && remove >= 0 && start + remove <= before.length) || at.length !== upsert.length) {
+    throw new Error(`patch does not fit a list of ${before.length} rows`);
+  }
+  const carried = new Map<unknown, Record<string, unknown>>(upsert.map((row) => [row.id, row]));
+  const replaced = new Map<unknown, Record<string, unknown>>();
+  for (let i = start; i < start + remove; i++) replaced.set(before[i]!.id, before[i]!);
+  const middle = insert.map((id) => {
+    const row = carried.get(id) ?? replaced.get(id);
     if (!row) throw new Error(`patch refers to row ${String(id)} it does not carry`);
     return row;
   });
+  const after = before.slice(0, start).concat(middle, before.slice(start + remove));
+  for (let i = 0; i < upsert.length; i++) {
+    const row = upsert[i]!;
+    if (after[at[i]!]?.id !== row.id) throw new Error(`patch puts row ${String(row.id)} where another row is`);
+    after[at[i]!] = row;
+  }
+  return after;
 }
 
 /**

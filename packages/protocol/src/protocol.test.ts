@@ -20,13 +20,22 @@ describe("live patches", () => {
   const before = [{ id: "a", v: 1 }, { id: "b", v: 1 }, { id: 3, v: 1 }];
 
   it("reorders, updates, adds and removes rows", () => {
-    expect(applyListPatch(before, { order: ["b", "a", 3], upsert: [{ id: "b", v: 2 }] })).toEqual([{ id: "b", v: 2 }, { id: "a", v: 1 }, { id: 3, v: 1 }]);
-    expect(applyListPatch(before, { order: ["a", 3], upsert: [] })).toEqual([{ id: "a", v: 1 }, { id: 3, v: 1 }]);
-    expect(applyListPatch(before, { order: ["a", "b", 3, "n"], upsert: [{ id: "n", v: 0 }] })).toEqual([...before, { id: "n", v: 0 }]);
+    // b moves before a and changes; the head range [0, 2) is replaced by b, a.
+    expect(applyListPatch(before, { start: 0, remove: 2, insert: ["b", "a"], upsert: [{ id: "b", v: 2 }], at: [0] })).toEqual([{ id: "b", v: 2 }, { id: "a", v: 1 }, { id: 3, v: 1 }]);
+    expect(applyListPatch(before, { start: 1, remove: 1, insert: [], upsert: [], at: [] })).toEqual([{ id: "a", v: 1 }, { id: 3, v: 1 }]);
+    expect(applyListPatch(before, { start: 3, remove: 0, insert: ["n"], upsert: [{ id: "n", v: 0 }], at: [3] })).toEqual([...before, { id: "n", v: 0 }]);
+    // A row changed in place, outside the replaced range.
+    expect(applyListPatch(before, { start: 3, remove: 0, insert: [], upsert: [{ id: "a", v: 9 }], at: [0] })).toEqual([{ id: "a", v: 9 }, { id: "b", v: 1 }, { id: 3, v: 1 }]);
+  });
+
+  it("keeps the objects of rows it does not change", () => {
+    const after = applyListPatch(before, { start: 3, remove: 0, insert: ["n"], upsert: [{ id: "n", v: 0 }], at: [3] });
+    expect(after[0]).toBe(before[0]);
+    expect(after[2]).toBe(before[2]);
   });
 
   it("throws on a row it neither keeps nor carries (the caller resyncs)", () => {
-    expect(() => applyListPatch(before, { order: ["zzz"], upsert: [] })).toThrow();
+    expect(() => applyListPatch(before, { start: 0, remove: 0, insert: ["zzz"], upsert: [], at: [] })).toThrow();
   });
 });
 

@@ -1,6 +1,7 @@
-import { hashKey, type QueryKey } from "@tanstack/query-core";
+import { hashKey, QueryClient, type QueryKey } from "@tanstack/query-core";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Backoff, backoffDelay } from "./backoff.ts";
+import { queryClientCache } from "./cache.ts";
 import {
   CommitWaitTimeoutError,
   LiveQueryRegistry,
@@ -71,11 +72,12 @@ function target(projectId: string): LiveTarget {
 }
 
 const full = (version: number, data: unknown, position = "10:"): LiveMessage => ({ kind: "full", version, position, data });
-const patch = (version: number, order: string[], upsert: Record<string, unknown>[], position = "10:"): LiveMessage => ({
+/** A patch whose new list is `order` (its whole range replaced), carrying `upsert`. */
+const patch = (version: number, order: string[], upsert: Record<string, unknown>[], position = "10:", held = 0): LiveMessage => ({
   kind: "patch",
   version,
   position,
-  patch: { order, upsert },
+  patch: { start: 0, remove: held, insert: order, upsert, at: upsert.map((row) => order.indexOf(row.id as string)) },
 });
 
 function setup(options: { unsubscribeDelayMs?: number } = {}) {
@@ -127,12 +129,12 @@ describe("LiveQueryRegistry", () => {
     fake.main().handlers.onData({ id: "1.h1", data: full(1, [{ id: "a", title: "A" }], "5:") });
     expect(cache.read(t.queryKey)).toEqual([{ id: "a", title: "A" }]);
     expect(registry.state(t.hash)).toMatchObject({ status: "live", version: 1, position: "5:" });
-    fake.main().handlers.onData({ id: "2.h2", data: patch(2, ["b", "a"], [{ id: "b", title: "B" }], "7:") });
+    fake.main().handlers.onData({ id: "2.h2", data: patch(2, ["b", "a"], [{ id: "b", title: "B" }], "7:", 1) });
     expect(cache.read(t.queryKey)).toEqual([
       { id: "b", title: "B" },
       { id: "a", title: "A" },
     ]);
-    fake.main().handlers.onData({ id: "3.h3", data: patch(3, ["b"], [], "8:") });
+    fake.main().handlers.onData({ id: "3.h3", data: patch(3, ["b"], [], "8:", 2) });
     expect(cache.read(t.queryKey)).toEqual([{ id: "b", title: "B" }]);
     expect(registry.state(t.hash)).toMatchObject({ version: 3, position: "8:" });
   });
@@ -163,7 +165,7 @@ describe("LiveQueryRegistry", () => {
     fake.main().handlers.onData({ id: "1.h1", data: full(1, [{ id: "a" }, { id: "b" }]) });
     // Optimistic: a row added and a row removed, as onMutate would.
     cache.write(t.queryKey, [{ id: "a" }, { id: "tmp" }]);
-    fake.main().handlers.onData({ id: "2.h2", data: patch(2, ["a", "b", "n"], [{ id: "n" }]) });
+    fake.main().handlers.onData({ id: "2.h2", data: patch(2, ["a", "b", "n"], [{ id: "n" }], "10:", 2) });
     expect(cache.read(t.queryKey)).toEqual([{ id: "a" }, { id: "b" }, { id: "n" }]);
     expect(registry.stats().resyncs).toBe(0);
   });
@@ -258,6 +260,37 @@ describe("LiveQueryRegistry", () => {
     const waiting = registry.waitForCommit("105", { hashOf: hashKey, probeDelayMs: 10_000 });
     handle.release();
     await waiting;
+  });
+});
+
+describe("live values in a TanStack QueryClient", () => {
+  it("are written as they are: the client's structural sharing runs for other writes, not for live ones", () => {
+    const sharing = vi.fn((_previous: unknown, next: unknown) => next);
+    const queryClient = new QueryClient({ defaultOptions: { queries: { structuralSharing: sharing } } });
+    const fake = fakeTransport();
+    const registry = new LiveQueryRegistry({ transport: fake.transport, cache: queryClientCache(queryClient), unsubscribeDelayMs: 0 });
+    const t = target("p1");
+    registry.acquire(t);
+    const rows = Array.from({ length: 100 }, (_, i) => ({ id: `r${i}`, title: `row ${i}` }));
+    fake.main().handlers.onData({ id: "1.h1", data: full(1, rows) });
+    const added = { id: "n", title: "new" };
+    fake.main().handlers.onData({
+      id: "2.h2",
+      data: { kind: "patch", version: 2, position: "10:", patch: { start: 100, remove: 0, insert: ["n"], upsert: [added], at: [100] } },
+    });
+    const held = queryClient.getQueryData<typeof rows>(t.queryKey)!;
+    expect(held).toHaveLength(101);
+    expect(held[0]).toBe(rows[0]); // the patch kept the rows' objects
+    // A full value equal in all but one row: the live query shares it with what it held.
+    const again = [...rows.map((r) => ({ ...r })), { ...added, title: "renamed" }];
+    fake.main().handlers.onData({ id: "3.h3", data: full(3, again) });
+    const shared = queryClient.getQueryData<typeof rows>(t.queryKey)!;
+    expect(shared[5]).toBe(rows[5]);
+    expect(shared[100]).toEqual({ id: "n", title: "renamed" });
+    expect(sharing).not.toHaveBeenCalled();
+    // Anything else written to the entry goes through the client's own structural sharing.
+    queryClient.setQueryData(t.queryKey, [{ id: "optimistic" }]);
+    expect(sharing).toHaveBeenCalledTimes(1);
   });
 });
 

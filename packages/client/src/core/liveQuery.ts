@@ -1,5 +1,5 @@
 import { isPermanentError } from "./errors.ts";
-import type { QueryKey } from "@tanstack/query-core";
+import { replaceEqualDeep, type QueryKey } from "@tanstack/query-core";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { positionIncludes } from "@tether/protocol";
 import { applyListPatch, eventHash, type LiveInput, type LiveMessage } from "@tether/protocol";
@@ -236,7 +236,9 @@ export class LiveQuery extends Subscribable {
     const cache = this.options.cache;
     switch (message.kind) {
       case "full":
-        this.base = message.data;
+        // Unchanged parts keep their objects (renders and memos see them as unchanged); the
+        // cache takes the result as it is (markSharedLiveValue in cache.ts).
+        this.base = this.hasBase ? replaceEqualDeep(this.base, message.data) : message.data;
         this.hasBase = true;
         cache.write(this.target.queryKey, this.base);
         break;

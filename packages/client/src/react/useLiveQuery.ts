@@ -1,4 +1,4 @@
-import { useEffect, useSyncExternalStore } from "react";
+import { useEffect, useMemo, useSyncExternalStore } from "react";
 import {
   hashKey,
   skipToken,
@@ -8,6 +8,7 @@ import {
   type UseQueryOptions,
   type UseQueryResult,
 } from "@tanstack/react-query";
+import { liveStructuralSharing } from "../core/cache.ts";
 import type { TetherClient } from "../core/client.ts";
 import { IDLE_LIVE_STATE, type LiveStatus, type LiveTarget } from "../core/liveQuery.ts";
 import type { AnyRouter } from "@trpc/server";
@@ -59,9 +60,12 @@ export function useLiveQueryWith<TQueryFnData, TError = DefaultError, TData = TQ
   const registry = tether.live;
   const hash = target.hash;
 
+  // Live values arrive already shared with the previous value (cache.ts): not compared again.
+  const sharingFallback = options.structuralSharing ?? tether.queryClient.getDefaultOptions().queries?.structuralSharing;
+  const structuralSharing = useMemo(() => liveStructuralSharing(sharingFallback), [sharingFallback]);
   const result = useQuery(
     // A live value is never stale: no refetch on mount, focus or reconnect while it streams.
-    enabled && options.staleTime === undefined ? { ...options, staleTime: Infinity } : options,
+    { ...options, structuralSharing, ...(enabled && options.staleTime === undefined ? { staleTime: Infinity } : {}) },
     tether.queryClient,
   );
 

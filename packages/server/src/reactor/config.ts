@@ -42,6 +42,14 @@ export interface ReactorConfig {
   /** Messages queued for one subscriber before older ones are folded into one full value. */
   maxQueuedMessagesPerSubscriber: number;
   /**
+   * Messages handed to subscribers per event-loop turn, at least; the rest wait for the next turn
+   * (in order). A result for thousands of subscribers otherwise holds the loop for its whole
+   * fan-out — each message's send costs tens of µs — while mutations' and other reads' database
+   * replies wait behind it. A backlog is handed out at an eighth of itself per turn at least, so
+   * it cannot outgrow what the subscribers' own queues bound.
+   */
+  fanOutPerTurn: number;
+  /**
    * On Postgres, reads of executions started in the same tick that send the same SQL with
    * different parameters run as ONE statement (store/multiplex.ts: Hasura's multiplexing): a
    * flush of many groups of one query shape costs one round trip and one plan. Off: one
@@ -61,5 +69,6 @@ export const DEFAULT_REACTOR_CONFIG: ReactorConfig = {
   resyncIntervalMs: 600_000,
   maxCachedResultBytes: 10 * 1024 * 1024,
   maxQueuedMessagesPerSubscriber: 64,
+  fanOutPerTurn: 64,
   multiplexStatements: false,
 };

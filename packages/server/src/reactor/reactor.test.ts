@@ -356,3 +356,35 @@ describe("Reactor group state machine (fake feed, fake timers)", () => {
     expect(reactor.stats()).toMatchObject({ groups: 0, cancelled: 1, executionsInFlight: 0 });
   });
 });
+
+describe("Reactor fan-out (real event loop)", () => {
+  it("hands a result to many subscribers a share per event-loop turn, in order; settled() waits for every share", async () => {
+    const runner = fakeRunner();
+    const feed = fakeFeed();
+    const reactor = new Reactor({ feed: feed.feed, schema, run: runner.run, log: createLogger(), config: { ...CONFIG, fanOutPerTurn: 10 } });
+    try {
+      const subs = Array.from({ length: 200 }, () =>
+        consume(reactor.subscribe({ path: "tasks.byProject", input: { projectId: "p1" }, ctx: {}, scope: "s" })),
+      );
+      await vi.waitFor(() => expect(runner.calls).toHaveLength(1));
+      runner.last().succeed(["v1"]);
+      // A callback queued for the next turn (as a database reply would be) runs before the fan-out ends.
+      const reachedBeforeNextTurn = await new Promise<number>((resolve) =>
+        setImmediate(() => resolve(subs.filter((sub) => sub.state.messages.length > 0).length)),
+      );
+      expect(reachedBeforeNextTurn).toBeGreaterThanOrEqual(10);
+      expect(reachedBeforeNextTurn).toBeLessThan(200);
+      await reactor.settled();
+      expect(subs.every((sub) => sub.state.messages.length === 1)).toBe(true);
+
+      feed.commit();
+      await vi.waitFor(() => expect(runner.calls).toHaveLength(2));
+      runner.last().succeed(["v1", "v2"]);
+      await reactor.settled();
+      for (const sub of subs) expect(sub.state.messages.map((m) => m.version)).toEqual([1, 2]);
+      expect(reactor.stats().deliveriesWaiting).toBe(0);
+    } finally {
+      await reactor.close();
+    }
+  });
+});

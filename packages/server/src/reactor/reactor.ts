@@ -43,6 +43,11 @@ export interface LiveSubscribeRequest {
   signal?: AbortSignal;
 }
 
+/** A message on its way to a subscriber's queue, or a settled() waiter to release once those before it are handed out. */
+type Delivery =
+  | { readonly subscriber: Subscriber; readonly event: LiveEvent; readonly fold: () => LiveEvent }
+  | { readonly then: () => void };
+
 interface SettleWaiter {
   /** Runs started when the wait began: a run with a higher seq read everything it waits for. */
   readonly afterRun: number;
@@ -73,6 +78,8 @@ export interface ReactorStats {
   executionsInFlight: number;
   /** Executions waiting for a limiter slot. */
   executionsQueued: number;
+  /** Messages waiting for an event-loop turn to reach their subscribers' queues (fanOutPerTurn). */
+  deliveriesWaiting: number;
   /** Groups per state (see GroupState in queryGroup.ts). */
   groupsByState: Record<Exclude<GroupState, "closed">, number>;
   /** Delay between the last processed change's write and its processing (ms). */
@@ -105,6 +112,12 @@ export class Reactor {
   private runsStarted = 0;
   /** settled() calls waiting for groups to publish a result that includes their point. */
   private readonly settleWaiters = new Set<SettleWaiter>();
+  /** Messages waiting for an event-loop turn of their own (see ReactorConfig.fanOutPerTurn). */
+  private readonly outbox: Array<Delivery | undefined> = [];
+  private outboxHead = 0;
+  /** Messages handed out since the last turn began. */
+  private handedThisTurn = 0;
+  private turnTimer: NodeJS.Immediate | null = null;
   private closed = false;
   private readonly counters = {
     executions: 0,
@@ -227,6 +240,7 @@ export class Reactor {
       ...this.counters,
       executionsInFlight: this.limiter.active,
       executionsQueued: this.limiter.queued,
+      deliveriesWaiting: this.outbox.length - this.outboxHead,
       groupsByState,
     };
   }
@@ -245,7 +259,8 @@ export class Reactor {
     signal?.throwIfAborted();
     const pending = new Set<QueryGroup>();
     for (const group of this.groups.values()) if (group.state !== "idle" && !group.closed) pending.add(group);
-    if (pending.size === 0 || this.closed) return;
+    if (this.closed) return;
+    if (pending.size === 0) return new Promise<void>((resolve) => this.afterDeliveries(resolve));
     await new Promise<void>((resolve, reject) => {
       const waiter: SettleWaiter = { afterRun: this.runsStarted, pending, resolve: () => done(resolve) };
       const onAbort = () => done(() => reject(signal!.reason));
@@ -271,7 +286,8 @@ export class Reactor {
       if (!waiter.pending.has(group)) continue;
       if (run && !idle && run.seq <= waiter.afterRun) continue;
       waiter.pending.delete(group);
-      if (waiter.pending.size === 0) waiter.resolve();
+      // After the messages already on their way: settled() promises they are queued.
+      if (waiter.pending.size === 0) this.afterDeliveries(waiter.resolve);
     }
   }
 
@@ -283,6 +299,9 @@ export class Reactor {
   async close(): Promise<void> {
     this.closed = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.turnTimer) clearImmediate(this.turnTimer);
+    this.outbox.length = 0;
+    this.outboxHead = 0;
     clearInterval(this.resyncTimer);
     this.feedSubscription?.close();
     for (const group of [...this.groups.values()]) {
@@ -513,8 +532,53 @@ export class Reactor {
   private send(group: QueryGroup, subscriber: Subscriber, message: LiveMessage, full: LiveMessage): void {
     const id = group.eventId();
     // A consumer this far behind only needs the latest state: its backlog folds into one full value.
-    subscriber.queue.push({ id, message }, () => ({ id, message: full }));
+    const fold = () => ({ id, message: full });
     this.counters.messagesSent += 1;
+    if (this.outboxHead === this.outbox.length && this.handedThisTurn < this.config.fanOutPerTurn) {
+      this.handedThisTurn += 1;
+      subscriber.queue.push({ id, message }, fold);
+    } else {
+      this.outbox.push({ subscriber, event: { id, message }, fold });
+    }
+    this.scheduleTurn();
+  }
+
+  /** Runs `then` once every message queued for delivery so far is in its subscriber's queue. */
+  private afterDeliveries(then: () => void): void {
+    if (this.outboxHead === this.outbox.length) then();
+    else this.outbox.push({ then });
+  }
+
+  /** The next turn resets the per-turn count and hands out the next share of the outbox. */
+  private scheduleTurn(): void {
+    this.turnTimer ??= setImmediate(() => this.nextTurn());
+  }
+
+  private nextTurn(): void {
+    this.turnTimer = null;
+    this.handedThisTurn = 0;
+    const waiting = this.outbox.length - this.outboxHead;
+    if (waiting === 0) return;
+    const share = Math.max(this.config.fanOutPerTurn, Math.ceil(waiting / 8));
+    const end = Math.min(this.outbox.length, this.outboxHead + share);
+    for (let i = this.outboxHead; i < end; i++) {
+      const delivery = this.outbox[i]!;
+      this.outbox[i] = undefined;
+      if ("then" in delivery) delivery.then();
+      else delivery.subscriber.queue.push(delivery.event, delivery.fold);
+    }
+    this.handedThisTurn = end - this.outboxHead;
+    this.outboxHead = end;
+    if (this.outboxHead === this.outbox.length) {
+      this.outbox.length = 0;
+      this.outboxHead = 0;
+    } else {
+      if (this.outboxHead > 4096 && this.outboxHead * 2 > this.outbox.length) {
+        this.outbox.splice(0, this.outboxHead);
+        this.outboxHead = 0;
+      }
+      this.scheduleTurn();
+    }
   }
 
   private reindex(group: QueryGroup, readSet: ReadSet): void {

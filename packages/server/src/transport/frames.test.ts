@@ -11,7 +11,7 @@ const frame = (id: number, message: unknown) => ({
 describe("encodeFrame", () => {
   const rows = [{ id: "a", title: "x".repeat(100), done: false, at: new Date(0) }];
   const full = { kind: "full", version: 3, position: "10", data: rows };
-  const patch = { kind: "patch", version: 4, position: "11", patch: { order: ["a"], upsert: rows } };
+  const patch = { kind: "patch", version: 4, position: "11", patch: { start: 0, remove: 1, insert: ["a"], upsert: rows, at: [0] } };
 
   it("encodes what JSON.stringify encodes, for full, patch, resumed and other frames", () => {
     for (const message of [full, patch, { kind: "resumed", version: 3, position: "10" }, { other: true }]) {
