@@ -1,5 +1,5 @@
 import { hashKey, type QueryClient, type QueryKey } from "@tanstack/query-core";
-import type { LiveCache, LiveQueryRegistry } from "./liveQuery.ts";
+import type { LiveCache, LiveQueryRegistry } from "./live/index.ts";
 
 /** Live values go into the same TanStack Query cache entry `useQuery(sameOptions)` reads. */
 export function queryClientCache(queryClient: QueryClient): LiveCache {

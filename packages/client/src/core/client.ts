@@ -23,7 +23,7 @@ import {
   type ConnectionState,
   type EnvironmentTarget,
 } from "./connection.ts";
-import { LiveQueryRegistry, type LiveHandlers, type LiveTransport, type WaitForCommitOptions } from "./liveQuery.ts";
+import { LiveQueryRegistry, type LiveHandlers, type LiveTransport, type WaitForCommitOptions } from "./live/index.ts";
 import { LIVE_PROCEDURE, VIA_SOCKET, type LiveInput, type LiveMessage } from "@tether/protocol";
 
 /** Subscriptions over WebSocket (the default): one socket for every live query. */

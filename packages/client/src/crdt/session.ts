@@ -3,7 +3,7 @@ import { decodeImportBlobMeta, LoroDoc, VersionVector, type PeerID } from "loro-
 import { Backoff, type BackoffOptions } from "../core/backoff.ts";
 import { DEFAULT_CRDT_PUSH, isTransportFailure, type CrdtPushOptions } from "./pushPolicy.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
-import type { TransportState } from "../core/liveQuery.ts";
+import type { TransportState } from "../core/resumableStream.ts";
 import { Subscribable } from "../core/subscribable.ts";
 import { fromBase64, toBase64 } from "@tether/protocol";
 import { Outbox } from "./outbox.ts";

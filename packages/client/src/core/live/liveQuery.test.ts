@@ -1,6 +1,6 @@
 import { hashKey, type QueryKey } from "@tanstack/query-core";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Backoff, backoffDelay } from "./backoff.ts";
+import { Backoff, backoffDelay } from "../backoff.ts";
 import {
   CommitWaitTimeoutError,
   LiveQueryRegistry,
@@ -8,7 +8,7 @@ import {
   type LiveHandlers,
   type LiveTarget,
   type LiveTransport,
-} from "./liveQuery.ts";
+} from "./index.ts";
 import { parseCommitHeader, positionIncludes } from "@tether/protocol";
 import type { LiveInput, LiveMessage } from "@tether/protocol";
 
