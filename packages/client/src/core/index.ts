@@ -2,6 +2,7 @@ export { Backoff, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./b
 export { keepLiveValuesAuthoritative, liveHash, queryClientCache } from "./cache.ts";
 export {
   createTetherClient,
+  type ClientSlot,
   type SseSubscriptionOptions,
   type TetherClient,
   type TetherClientOptions,
