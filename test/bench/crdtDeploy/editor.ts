@@ -1,6 +1,6 @@
 /**
  * One editor of the deployment bench, as its own process. Tether: `@tether/client`'s CRDT session
- * (`createTetherClient` + `crdtSessionsOf(...).acquire`: `$crdt.stream` over WebSocket, pushes
+ * (`createTetherClient` + a `CrdtSessionRegistry` over a timed `crdtTransportOf`: `$crdt.stream` over WebSocket, pushes
  * from its outbox over HTTP batch, reconnect and re-push as the real client does; no persistence).
  * Hocuspocus: `@hocuspocus/provider` on a `yjs` document over WebSocket. Both with their clients'
  * default reconnect backoff.
