@@ -95,7 +95,8 @@ afterEach(() => {
 });
 
 describe("LiveQueryRegistry", () => {
-  it("shares one subscription per cache entry and unsubscribes after the last user leaves", async () => {
+  it("shares one subscription per cache entry and unsubscribes after the last user leaves", () => {
+    vi.useFakeTimers();
     const { fake, registry } = setup({ unsubscribeDelayMs: 20 });
     const a = registry.acquire(target("p1"));
     const b = registry.acquire(target("p1"));
@@ -106,16 +107,21 @@ describe("LiveQueryRegistry", () => {
     ]);
     a.release();
     a.release(); // idempotent: must not steal b's reference
-    await new Promise((r) => setTimeout(r, 40));
+    vi.advanceTimersByTime(40);
     expect(fake.open()).toHaveLength(2);
     b.release();
+    vi.advanceTimersByTime(19);
     // Re-acquired within the delay (StrictMode, a route change): the same stream is kept.
     const again = registry.acquire(target("p1"));
-    await new Promise((r) => setTimeout(r, 40));
+    vi.advanceTimersByTime(40);
     expect(fake.streams).toHaveLength(2);
+    expect(fake.open()).toHaveLength(2);
     again.release();
     other.release();
-    await vi.waitFor(() => expect(fake.open()).toHaveLength(0));
+    vi.advanceTimersByTime(19);
+    expect(fake.open()).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(fake.open()).toHaveLength(0);
     expect(registry.stats().queries).toBe(0);
   });
 
