@@ -13,7 +13,7 @@
 // - Pushes go over the client's WebSocket (one message on an open connection, like the stream's),
 //   not one HTTP request each: with every HTTP request failing, typing still reaches the others.
 import { createTetherClient } from "@tether/client";
-import { configureCrdtSessions, type CrdtDocSession, type CrdtSessionRegistry } from "@tether/client/crdt";
+import { crdtSessionsOf, type CrdtDocSession, type CrdtSessionRegistry } from "@tether/client/crdt";
 import type { TetherServer } from "@tether/server/adapters/node";
 import type { AnyRouter } from "@trpc/server";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
@@ -68,8 +68,9 @@ describe.each(engines)("typing into a CRDT document on %s", (engine) => {
       headers: { "x-user": user },
       subscriptions: { transport: "ws", url: server.wsUrl, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket, connectionParams: { user } },
       environment: null,
+      crdt: { persistence: null, retry },
     });
-    const sessions = configureCrdtSessions(tether, { persistence: null, retry });
+    const sessions = crdtSessionsOf(tether);
     cleanups.push(() => tether.close());
     return sessions;
   }

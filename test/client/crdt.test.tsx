@@ -12,7 +12,7 @@ import { WebSocket } from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TetherClient } from "@tether/client";
 import {
-  configureCrdtSessions,
+  crdtSessionsOf,
   indexedDbCrdtPersistence,
   memoryCrdtPersistence,
   type CrdtDocSession,
@@ -108,8 +108,12 @@ interface Peer {
 /** A Tether client with a cuttable network and fast retries; CRDT sessions persisted in `persistence`. */
 function peer(persistence: CrdtPersistence | null = memoryCrdtPersistence()): Peer {
   const network = new Network();
-  const client = clientFor(running.server, { WebSocket: network.WebSocket, fetch: network.fetch });
-  const sessions = configureCrdtSessions(client, { persistence, retry: { initialDelayMs: 20, maxDelayMs: 200 }, saveDelayMs: 10 });
+  const client = clientFor(running.server, {
+    WebSocket: network.WebSocket,
+    fetch: network.fetch,
+    crdt: { persistence, retry: { initialDelayMs: 20, maxDelayMs: 200 }, saveDelayMs: 10 },
+  });
+  const sessions = crdtSessionsOf(client);
   // Sessions first (their copies are written), then the client.
   teardown.push(async () => {
     await sessions.close();
@@ -308,8 +312,8 @@ describe("useCrdtDoc against a real server", () => {
   it("streams over SSE as well as WebSocket", async () => {
     const noteId = await newNote("x");
     const target = { model: "Note", id: noteId, field: "body" };
-    const sseClient = clientFor(running.server, { sse: true });
-    const overSse = configureCrdtSessions(sseClient, { persistence: null });
+    const sseClient = clientFor(running.server, { sse: true, crdt: { persistence: null } });
+    const overSse = crdtSessionsOf(sseClient);
     teardown.push(async () => {
       await overSse.close();
       await sseClient.close();

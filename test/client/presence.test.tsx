@@ -7,7 +7,6 @@ import { act, cleanup, configure, render, screen, waitFor } from "@testing-libra
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TetherClient } from "@tether/client";
-import { presenceRegistryOf } from "@tether/client/presence";
 import { initTether } from "@tether/server";
 import { createTetherServer } from "@tether/server/adapters/node";
 import { schema } from "../../generated/tether/index.ts";
@@ -53,8 +52,7 @@ async function serve(options: Parameters<typeof startServer>[1] = {}): Promise<R
 
 /** A browser tab: its own Tether client and its own presence key (one process holds both tabs). */
 function browser(running: RunningServer, clientId: string): TetherClient<TestRouter> {
-  const made = clientFor(running.server);
-  presenceRegistryOf(made, { clientId, leaveDelayMs: 20 });
+  const made = clientFor(running.server, { presence: { clientId, releaseDelayMs: 20 } });
   teardown.push(() => made.close());
   return made;
 }
@@ -128,8 +126,7 @@ describe("usePresence", () => {
 
   it("works the same with subscriptions over SSE", async () => {
     const running = await serve();
-    const a = clientFor(running.server, { sse: true });
-    presenceRegistryOf(a, { clientId: "tab-a", leaveDelayMs: 20 });
+    const a = clientFor(running.server, { sse: true, presence: { clientId: "tab-a", releaseDelayMs: 20 } });
     teardown.push(() => a.close());
     const b = browser(running, "tab-b");
     mount(a, <Avatars room="note:1" name="ann" testId="a" />);

@@ -1,6 +1,6 @@
 /**
  * One editor of the deployment bench, as its own process. Tether: `@tether/client`'s CRDT session
- * (`createTetherClient` + `crdtSessionsOf(...).acquire`: `$crdt.stream` over WebSocket, pushes
+ * (`createTetherClient` + a `CrdtSessionRegistry` over a timed `crdtTransportOf`: `$crdt.stream` over WebSocket, pushes
  * from its outbox over HTTP batch, reconnect and re-push as the real client does; no persistence).
  * Hocuspocus: `@hocuspocus/provider` on a `yjs` document over WebSocket. Both with their clients'
  * default reconnect backoff.
@@ -13,7 +13,7 @@
  */
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { createTetherClient } from "@tether/client";
-import { configureCrdtSessions, crdtTransportOf, type CrdtDocSession } from "@tether/client/crdt";
+import { CrdtSessionRegistry, crdtTransportOf, type CrdtDocSession } from "@tether/client/crdt";
 import type { AnyRouter } from "@trpc/server";
 import { WebSocket } from "ws";
 import type { LoroDoc } from "loro-crdt";
@@ -110,7 +110,9 @@ async function tetherSide(): Promise<Side> {
       throw error;
     }
   };
-  const registry = configureCrdtSessions(tether, { persistence: null, transport: { ...transport, push } });
+  // Its own registry (not the client's `crdtSessionsOf`) for the timed transport; closed with the client.
+  const registry = new CrdtSessionRegistry({ persistence: null, transport: { ...transport, push }, connection: tether.connection });
+  tether.onClose(() => registry.close());
   const session: CrdtDocSession = registry.acquire({ model: "Note", id: config.noteId, field: FIELD }).session;
   doc = await session.ready();
   const text = doc.getText(FIELD);

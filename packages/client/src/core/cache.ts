@@ -1,5 +1,5 @@
 import { hashKey, replaceEqualDeep, type Query, type QueryClient, type QueryKey, type QueryOptions } from "@tanstack/query-core";
-import type { LiveCache, LiveQueryRegistry } from "./liveQuery.ts";
+import type { LiveCache, LiveQueryRegistry } from "./live/index.ts";
 
 /**
  * Live values that already share structure with the server value before them: a patched list

@@ -23,8 +23,11 @@ import {
   type ConnectionState,
   type EnvironmentTarget,
 } from "./connection.ts";
-import { LiveQueryRegistry, type LiveHandlers, type LiveTransport, type WaitForCommitOptions } from "./liveQuery.ts";
+import { LiveQueryRegistry, type LiveHandlers, type LiveTransport, type WaitForCommitOptions } from "./live/index.ts";
 import { LIVE_PROCEDURE, VIA_SOCKET, type LiveInput, type LiveMessage } from "@tether/protocol";
+// Types only: the core loads neither (they are the options of what /crdt and /presence attach).
+import type { CrdtSessionsOptions } from "../crdt/registry.ts";
+import type { PresenceRegistryOptions } from "../presence/registry.ts";
 
 /** Subscriptions over WebSocket (the default): one socket for every live query. */
 export interface WebSocketSubscriptionOptions {
@@ -77,6 +80,23 @@ export interface TetherClientOptions {
   unsubscribeDelayMs?: number;
   /** Where online/offline and visibility events come from; default `window` when there is one. */
   environment?: EnvironmentTarget | null;
+  /** CRDT sessions (`@tether/client/crdt`, `useCrdtDoc`): persistence, retries, pushes, release delay. */
+  crdt?: CrdtSessionsOptions;
+  /** Presence rooms (`@tether/client/presence`, `usePresence`): this tab's client id, retries, release delay. */
+  presence?: PresenceRegistryOptions;
+}
+
+/**
+ * Something an entry point keeps once per client and makes on first use (`@tether/client/crdt`'s
+ * sessions, `@tether/client/presence`'s rooms): the client holds it and closes it, the entry point
+ * brings the code, so the core loads none of it.
+ */
+export interface ClientSlot<T> {
+  /** What it holds, for errors. */
+  readonly name: string;
+  make(client: TetherClient<AnyRouter>, options: TetherClientOptions): T;
+  /** Ends it when the client closes (before the live queries and the socket). */
+  close(value: T): void | Promise<void>;
 }
 
 /** The framework-agnostic Tether client: tRPC client, query cache, live queries, connection. */
@@ -98,12 +118,14 @@ export interface TetherClient<TRouter extends AnyRouter> {
   restoreServerValue(queryKey: QueryKey): void;
   /** Retry connections and subscriptions now instead of after the backoff. */
   reconnectNow(): void;
+  /** The client's value of `slot`, made on first use (throws once the client is closing). */
+  attach<T>(slot: ClientSlot<T>): T;
   /**
    * Runs `fn` when the client closes, before its subscriptions and socket end (CRDT sessions and
    * presence rooms made for this client register here). Returns an unregister function.
    */
   onClose(fn: () => void | Promise<void>): () => void;
-  /** Ends what registered with `onClose`, then subscriptions, and closes the socket. */
+  /** Ends the attached slots and what registered with `onClose`, then subscriptions, and closes the socket. */
   close(): Promise<void>;
 }
 
@@ -253,7 +275,8 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
 
   let closed: Promise<void> | null = null;
   const closeHooks = new Set<() => void | Promise<void>>();
-  return {
+  const slots = new Map<ClientSlot<unknown>, unknown>();
+  const client: TetherClient<TRouter> = {
     trpc,
     queryClient,
     live,
@@ -273,6 +296,15 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
       live.get(liveHash(queryKey))?.restoreServerValue();
     },
     reconnectNow,
+    attach<T>(slot: ClientSlot<T>): T {
+      if (slots.has(slot)) return slots.get(slot) as T;
+      if (closed) throw new Error(`${slot.name} of a closed client`);
+      const made = slot.make(client as TetherClient<AnyRouter>, options);
+      slots.set(slot, made);
+      // Closing the client ends it (CRDT sessions write their persisted copies, rooms are left).
+      closeHooks.add(() => slot.close(made));
+      return made;
+    },
     onClose(fn) {
       closeHooks.add(fn);
       return () => closeHooks.delete(fn);
@@ -290,4 +322,5 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
       return closed;
     },
   };
+  return client;
 }

@@ -2,6 +2,7 @@ export { Backoff, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./b
 export { keepLiveValuesAuthoritative, liveHash, queryClientCache } from "./cache.ts";
 export {
   createTetherClient,
+  type ClientSlot,
   type SseSubscriptionOptions,
   type TetherClient,
   type TetherClientOptions,
@@ -17,10 +18,12 @@ export {
 } from "./connection.ts";
 export {
   CommitWaitTimeoutError,
+  DEFAULT_COMMIT_WAIT,
   IDLE_LIVE_STATE,
   LiveQuery,
   LiveQueryRegistry,
   type LiveCache,
+  type LiveEvent,
   type LiveHandlers,
   type LiveQueryRegistryOptions,
   type LiveRegistryStats,
@@ -28,9 +31,22 @@ export {
   type LiveStatus,
   type LiveTarget,
   type LiveTransport,
-  type TransportState,
   type WaitForCommitOptions,
-} from "./liveQuery.ts";
+} from "./live/index.ts";
+export {
+  DEFAULT_REF_COUNTED,
+  RefCountedRegistry,
+  type Lease,
+  type RefCountedRegistryOptions,
+} from "./refCountedRegistry.ts";
+export {
+  ResumableStream,
+  type ResumableStreamOptions,
+  type StreamHandlers,
+  type TransportState,
+  type Unsubscribable,
+} from "./resumableStream.ts";
+export { systemTimers, type Timers } from "./timers.ts";
 // The wire protocol's pieces a client app may use (the rest: import @tether/protocol).
 export {
   applyListPatch,

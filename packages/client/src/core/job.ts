@@ -3,7 +3,7 @@ import { getUntypedClient } from "@trpc/client";
 import type { QueryKey } from "@tanstack/query-core";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "./client.ts";
-import type { LiveStatus } from "./liveQuery.ts";
+import type { LiveStatus } from "./live/index.ts";
 import { watchQuery } from "./watchQuery.ts";
 
 /** tRPC's query key for `$jobs.get({ id })`: the same cache entry `trpc.$jobs.get.queryOptions({ id })` uses. */

@@ -2,7 +2,7 @@ import type { QueryKey } from "@tanstack/query-core";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "./client.ts";
 import { liveHash } from "./cache.ts";
-import type { LiveStatus, LiveTarget } from "./liveQuery.ts";
+import type { LiveStatus, LiveTarget } from "./live/index.ts";
 
 /**
  * Follows one query live without React (the core of `watchJob` and `watchWorkflow`): `listener`

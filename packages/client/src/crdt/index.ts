@@ -28,7 +28,7 @@ export {
   type CrdtVersionInput,
 } from "@tether/protocol";
 export {
-  configureCrdtSessions,
+  type CrdtSessionsOptions,
   crdtSessionsOf,
   CrdtSessionRegistry,
   type CrdtSessionHandle,

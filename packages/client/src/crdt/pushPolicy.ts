@@ -1,7 +1,7 @@
 import type { BackoffOptions } from "../core/backoff.ts";
 import { trpcErrorCode } from "../core/errors.ts";
 
-/** How a CRDT session sends its outbox (`configureCrdtSessions(tether, { push })`). */
+/** How a CRDT session sends its outbox (`createTetherClient({ crdt: { push } })`). */
 export interface CrdtPushOptions {
   /**
    * Pushes in flight at once. The server relays a push to the other editors as it arrives but

@@ -1,27 +1,36 @@
 import type { AnyRouter } from "@trpc/server";
 import type { BackoffOptions } from "../core/backoff.ts";
-import type { TetherClient } from "../core/client.ts";
+import type { ClientSlot, TetherClient } from "../core/client.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
+import { RefCountedRegistry } from "../core/refCountedRegistry.ts";
+import type { Timers } from "../core/timers.ts";
 import type { CrdtPushOptions } from "./pushPolicy.ts";
 import { defaultCrdtPersistence, type CrdtPersistence } from "./persistence.ts";
 import { crdtKey, type CrdtTarget } from "@tether/protocol";
 import { CrdtDocSession } from "./session.ts";
 import { crdtTransportOf, type CrdtTransport } from "./transport.ts";
 
-export interface CrdtSessionRegistryOptions {
-  transport: CrdtTransport;
+/** How a client's CRDT sessions persist, retry and push (`createTetherClient({ crdt })`). */
+export interface CrdtSessionsOptions {
   /** Default: IndexedDB when the runtime has it, else memory (`defaultCrdtPersistence`). */
   persistence?: CrdtPersistence | null;
   retry?: BackoffOptions;
   /** Pushes in flight, retries of refused pushes (`DEFAULT_CRDT_PUSH`). */
   push?: CrdtPushOptions;
   saveDelayMs?: number;
-  connection?: ConnectionStatusStore;
   /**
-   * How long a document with no users keeps its session, ms (default 100): a component that
-   * unmounts and mounts again (StrictMode, a route change) keeps its stream and document.
+   * How long a document with no users keeps its session, ms (default
+   * `DEFAULT_REF_COUNTED.releaseDelayMs`, 100): a component that unmounts and mounts again
+   * (StrictMode, a route change) keeps its stream and document.
    */
   releaseDelayMs?: number;
+  /** Timers of the release delay (tests). */
+  timers?: Timers;
+}
+
+export interface CrdtSessionRegistryOptions extends CrdtSessionsOptions {
+  transport: CrdtTransport;
+  connection?: ConnectionStatusStore;
 }
 
 export interface CrdtSessionHandle {
@@ -32,16 +41,20 @@ export interface CrdtSessionHandle {
 
 /** One session per `(model, id, field)`, shared by its users and ended after the last one leaves. */
 export class CrdtSessionRegistry {
-  private readonly sessions = new Map<string, { session: CrdtDocSession; users: number; timer: ReturnType<typeof setTimeout> | null }>();
-  private closed = false;
+  private readonly sessions: RefCountedRegistry<CrdtDocSession>;
 
-  constructor(private readonly options: CrdtSessionRegistryOptions) {}
+  constructor(private readonly options: CrdtSessionRegistryOptions) {
+    this.sessions = new RefCountedRegistry<CrdtDocSession>({
+      name: "CRDT sessions",
+      // Each writes its persisted copy first.
+      dispose: (session) => session.dispose(),
+      releaseDelayMs: options.releaseDelayMs,
+      timers: options.timers,
+    });
+  }
 
   acquire(target: CrdtTarget): CrdtSessionHandle {
-    if (this.closed) throw new Error("CRDT sessions of a closed client");
-    const key = crdtKey(target);
-    let entry = this.sessions.get(key);
-    if (!entry) {
+    const lease = this.sessions.acquire(crdtKey(target), () => {
       const session = new CrdtDocSession(
         { model: target.model, id: target.id, field: target.field },
         {
@@ -53,72 +66,34 @@ export class CrdtSessionRegistry {
           connection: this.options.connection,
         },
       );
-      entry = { session, users: 0, timer: null };
-      this.sessions.set(key, entry);
       session.start();
-    }
-    const held = entry;
-    held.users += 1;
-    if (held.timer) {
-      clearTimeout(held.timer);
-      held.timer = null;
-    }
-    let released = false;
-    return {
-      session: held.session,
-      release: () => {
-        if (released) return;
-        released = true;
-        held.users -= 1;
-        if (held.users > 0 || held.timer) return;
-        held.timer = setTimeout(() => {
-          held.timer = null;
-          if (held.users > 0 || this.sessions.get(key) !== held) return;
-          this.sessions.delete(key);
-          void held.session.dispose();
-        }, this.options.releaseDelayMs ?? 100);
-      },
-    };
+      return session;
+    });
+    return { session: lease.value, release: lease.release };
   }
 
   /** The session of a target if one is open (users or not). */
   get(target: CrdtTarget): CrdtDocSession | undefined {
-    return this.sessions.get(crdtKey(target))?.session;
+    return this.sessions.get(crdtKey(target));
   }
 
   /** Ends every session (their persisted copies are written first). */
-  async close(): Promise<void> {
-    this.closed = true;
-    const entries = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const entry of entries) if (entry.timer) clearTimeout(entry.timer);
-    await Promise.all(entries.map((entry) => entry.session.dispose()));
+  close(): Promise<void> {
+    return this.sessions.close();
   }
 }
 
-const registries = new WeakMap<TetherClient<AnyRouter>, CrdtSessionRegistry>();
+/** The client's slot for its CRDT sessions, filled on first use with `createTetherClient({ crdt })`. */
+const CRDT_SESSIONS: ClientSlot<CrdtSessionRegistry> = {
+  name: "CRDT sessions",
+  make: (client, options) => new CrdtSessionRegistry({ ...options.crdt, transport: crdtTransportOf(client), connection: client.connection }),
+  close: (registry) => registry.close(),
+};
 
 /**
- * Sets how a Tether client's CRDT sessions persist and retry (call before the first
- * `useCrdtDoc`/`crdtSessionsOf` of that client; later calls throw rather than be ignored).
+ * The CRDT sessions of a Tether client, made on first use with the client's `crdt` options;
+ * closing the client ends them.
  */
-export function configureCrdtSessions(
-  tether: TetherClient<AnyRouter>,
-  options: Omit<CrdtSessionRegistryOptions, "transport" | "connection"> & { transport?: CrdtTransport } = {},
-): CrdtSessionRegistry {
-  if (registries.has(tether)) throw new Error("CRDT sessions of this client are already configured (or in use)");
-  const registry = new CrdtSessionRegistry({
-    ...options,
-    transport: options.transport ?? crdtTransportOf(tether),
-    connection: tether.connection,
-  });
-  registries.set(tether, registry);
-  // Closing the client ends its sessions (each writes its persisted copy first).
-  tether.onClose(() => registry.close());
-  return registry;
-}
-
-/** The CRDT sessions of a Tether client (defaults unless `configureCrdtSessions` came first). */
-export function crdtSessionsOf(tether: TetherClient<AnyRouter>): CrdtSessionRegistry {
-  return registries.get(tether) ?? configureCrdtSessions(tether);
+export function crdtSessionsOf(client: TetherClient<AnyRouter>): CrdtSessionRegistry {
+  return client.attach(CRDT_SESSIONS);
 }

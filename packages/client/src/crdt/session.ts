@@ -1,15 +1,16 @@
 import { isPermanentError, trpcErrorCode as errorCode } from "../core/errors.ts";
 import { decodeImportBlobMeta, LoroDoc, VersionVector, type PeerID } from "loro-crdt";
 import { Backoff, type BackoffOptions } from "../core/backoff.ts";
+import { ResumableStream } from "../core/resumableStream.ts";
 import { DEFAULT_CRDT_PUSH, isTransportFailure, type CrdtPushOptions } from "./pushPolicy.ts";
 import type { ConnectionStatusStore } from "../core/connection.ts";
-import type { TransportState } from "../core/liveQuery.ts";
+import type { TransportState } from "../core/resumableStream.ts";
 import { Subscribable } from "../core/subscribable.ts";
 import { fromBase64, toBase64 } from "@tether/protocol";
 import { Outbox } from "./outbox.ts";
 import type { CrdtPersistence } from "./persistence.ts";
 import { crdtKey, readUpdateMessage, type CrdtTarget, type CrdtVersionInput } from "@tether/protocol";
-import type { CrdtTransport } from "./transport.ts";
+import type { CrdtStreamHandlers, CrdtTransport } from "./transport.ts";
 
 /**
  * - `loading`: reading the persisted copy (IndexedDB); no document yet;
@@ -131,17 +132,15 @@ export class CrdtDocSession extends Subscribable {
   private disposed = false;
 
   // Stream.
-  private stream: { unsubscribe(): void } | null = null;
-  /** Bumped on every (re)subscribe: callbacks of an older stream are ignored. */
-  private generation = 0;
+  private readonly stream: ResumableStream<unknown>;
+  /** The current stream's connection was up: a "connecting" with an error after that is a new loss. */
+  private streamConnected = false;
   private caughtUp = false;
   /** Received updates not imported yet (imported together at the end of the current tick). */
   private inbound: Array<{ bytes: Uint8Array; version: string; first: boolean }> = [];
   private inboundScheduled = false;
   /** The stream lost its connection (or failed transiently) and has not delivered since. */
   private disconnected = false;
-  private reopening = false;
-  private readonly streamRetry: Backoff;
 
   // Push.
   private readonly push: Required<CrdtPushOptions>;
@@ -173,7 +172,18 @@ export class CrdtDocSession extends Subscribable {
   ) {
     super();
     this.key = crdtKey(target);
-    this.streamRetry = new Backoff(options.retry);
+    this.stream = new ResumableStream<unknown>({
+      connect: (handlers) => this.connect(handlers),
+      onData: (value) => {
+        this.streamConnected = true;
+        this.receive(value);
+      },
+      onError: (error, permanent) => this.streamFailed(error, permanent),
+      onComplete: () => this.streamEnded(),
+      onConnectionStateChange: (state) => this.connectionChanged(state),
+      shouldRetry: () => !this.disposed && this.doc !== null && this.streamError === null,
+      retry: options.retry,
+    });
     this.pushRetry = new Backoff(options.retry);
     this.push = { ...DEFAULT_CRDT_PUSH, ...options.push };
     this.pushRefusedRetry = new Backoff(this.push.refusedRetry);
@@ -239,7 +249,7 @@ export class CrdtDocSession extends Subscribable {
       this.streamError = null;
       this.pushError = null;
       this.changed();
-      if (restream && !this.stream && !this.reopening) this.openStream();
+      if (restream) this.stream.start();
     }
     this.wake();
     this.flush();
@@ -258,10 +268,7 @@ export class CrdtDocSession extends Subscribable {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    this.generation += 1;
-    this.stream?.unsubscribe();
-    this.stream = null;
-    this.streamRetry.close();
+    this.stream.close();
     this.pushRetry.close();
     this.pushRefusedRetry.close();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
@@ -297,7 +304,7 @@ export class CrdtDocSession extends Subscribable {
     );
     this.doc = doc;
     this.changed();
-    this.openStream();
+    this.stream.start();
     this.flush();
   }
 
@@ -339,43 +346,28 @@ export class CrdtDocSession extends Subscribable {
     return version.length() === 0 ? { ...this.target } : { ...this.target, version: toBase64(version.encode()) };
   }
 
-  private openStream(): void {
-    if (this.disposed || !this.doc || this.streamError !== null) return;
-    this.stream?.unsubscribe();
-    this.stream = null;
-    const generation = ++this.generation;
-    const current = () => generation === this.generation && !this.disposed;
-    // Set once this stream's connection was up: a "connecting" with an error before that is the
-    // transport still trying (it reports the old error to each new subscription), not a new loss.
-    let connected = false;
+  /** Opens `$crdt.stream` from the version held now (a resumed stream asks only for what is new). */
+  private connect(handlers: CrdtStreamHandlers) {
+    this.streamConnected = false;
     this.caughtUp = false;
     const input = this.streamInput();
     this.stats.streams += 1;
     this.stats.lastStreamVersion = input.version;
-    const stream = this.options.transport.stream(input, {
-      onData: (value) => {
-        if (!current()) return;
-        connected = true;
-        this.receive(value);
-      },
-      onError: (error) => current() && this.streamFailed(error),
-      onComplete: () => current() && this.streamEnded(),
-      onConnectionStateChange: (state: TransportState) => {
-        if (!current()) return;
-        if (state.state === "pending") {
-          connected = true;
-          return;
-        }
-        if (state.state !== "connecting" || !state.error) return;
-        this.setDisconnected(true);
-        // The transport would resubscribe with the version we had when this stream opened;
-        // a new stream (queued until the connection is back) asks from what we hold now.
-        if (connected) this.openStream();
-      },
-    });
-    // Callbacks may have run synchronously and replaced this stream already.
-    if (current()) this.stream = stream;
-    else stream.unsubscribe();
+    return this.options.transport.stream(input, handlers);
+  }
+
+  private connectionChanged(state: TransportState): void {
+    if (state.state === "pending") {
+      this.streamConnected = true;
+      return;
+    }
+    // Before this stream's connection was up, a "connecting" with an error is the transport
+    // still trying (it reports the old error to each new subscription), not a new loss.
+    if (state.state !== "connecting" || !state.error) return;
+    this.setDisconnected(true);
+    // The transport would resubscribe with the version we had when this stream opened;
+    // a new stream (queued until the connection is back) asks from what we hold now.
+    if (this.streamConnected) this.stream.restart();
   }
 
   private receive(value: unknown): void {
@@ -393,11 +385,11 @@ export class CrdtDocSession extends Subscribable {
     this.inbound.push({ bytes, version: message.version, first });
     if (this.inboundScheduled) return;
     this.inboundScheduled = true;
-    const generation = this.generation;
+    const generation = this.stream.generation;
     queueMicrotask(() => {
       this.inboundScheduled = false;
       const batch = this.inbound.splice(0);
-      if (generation === this.generation && !this.disposed) this.importInbound(batch);
+      if (generation === this.stream.generation && !this.disposed) this.importInbound(batch);
     });
   }
 
@@ -419,7 +411,7 @@ export class CrdtDocSession extends Subscribable {
     this.stats.importMs += took;
     this.stats.maxImportMs = Math.max(this.stats.maxImportMs, took);
     if (!imported) return this.receiveFailed();
-    this.streamRetry.reset();
+    this.stream.succeeded();
     this.caughtUp = true;
     this.disconnected = false;
     const catchUp = batch.find((m) => m.first);
@@ -432,13 +424,11 @@ export class CrdtDocSession extends Subscribable {
     this.changed();
   }
 
+  /** An update that cannot be read or imported: drop the stream, ask again from what we hold. */
   private receiveFailed(): void {
-    this.generation += 1;
     this.inbound = [];
-    this.stream?.unsubscribe();
-    this.stream = null;
     this.caughtUp = false;
-    this.scheduleReopen();
+    this.stream.retryLater();
   }
 
   /**
@@ -468,33 +458,20 @@ export class CrdtDocSession extends Subscribable {
     this.options.transport.push({ ...this.target, update: toBase64(update) }).catch(() => undefined);
   }
 
-  private streamFailed(error: unknown): void {
-    this.stream = null;
+  private streamFailed(error: unknown, permanent: boolean): void {
     this.caughtUp = false;
-    if (isPermanentError(error)) {
+    if (permanent) {
       this.streamError = error;
       this.changed();
       return;
     }
     this.setDisconnected(true);
-    this.scheduleReopen();
   }
 
   private streamEnded(): void {
-    // The server ended the stream (shutting down, or its reactor closed): come back.
-    this.stream = null;
+    // The server ended the stream (shutting down, or its reactor closed): it comes back.
     this.caughtUp = false;
     this.changed();
-    this.scheduleReopen();
-  }
-
-  private scheduleReopen(): void {
-    if (this.disposed || this.reopening) return;
-    this.reopening = true;
-    void this.streamRetry.wait().then((go) => {
-      this.reopening = false;
-      if (go && !this.disposed && !this.stream) this.openStream();
-    });
   }
 
   // --- push ------------------------------------------------------------------------------
@@ -625,7 +602,7 @@ export class CrdtDocSession extends Subscribable {
   }
 
   private wake(): void {
-    this.streamRetry.wake();
+    this.stream.wake();
     this.pushRetry.wake();
     this.pushRefusedRetry.wake();
   }

@@ -1,7 +1,7 @@
 import { getUntypedClient } from "@trpc/client";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "../core/client.ts";
-import type { TransportState } from "../core/liveQuery.ts";
+import type { TransportState } from "../core/resumableStream.ts";
 import {
   CRDT_PULL,
   CRDT_PUSH,

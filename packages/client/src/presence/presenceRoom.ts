@@ -1,6 +1,7 @@
 import { isPermanentError, trpcErrorCode } from "../core/errors.ts";
 import { EphemeralStore, type Value } from "loro-crdt";
-import { Backoff, type BackoffOptions } from "../core/backoff.ts";
+import type { BackoffOptions } from "../core/backoff.ts";
+import { ResumableStream, type StreamHandlers, type TransportState, type Unsubscribable } from "../core/resumableStream.ts";
 import { Subscribable } from "../core/subscribable.ts";
 import { fromBase64 } from "@tether/protocol";
 import type { PresenceJoinInput, PresenceMessage, PresenceSetInput } from "@tether/protocol";
@@ -32,16 +33,11 @@ export interface PresenceSnapshot<State> {
   readonly error: unknown;
 }
 
-export interface PresenceJoinHandlers {
-  onData(message: PresenceMessage): void;
-  onError(error: unknown): void;
-  onComplete(): void;
-  onConnectionStateChange?(state: { state: "idle" | "connecting" | "pending"; error: unknown }): void;
-}
+export type PresenceJoinHandlers = StreamHandlers<PresenceMessage>;
 
 /** How a room reaches the server: `$presence.join` / `$presence.set` (see `presenceTransportOf`). */
 export interface PresenceTransport {
-  join(input: PresenceJoinInput, handlers: PresenceJoinHandlers): { unsubscribe(): void };
+  join(input: PresenceJoinInput, handlers: PresenceJoinHandlers): Unsubscribable;
   set(input: PresenceSetInput): Promise<unknown>;
 }
 
@@ -81,14 +77,10 @@ export class PresenceRoom<State> extends Subscribable {
   private snapshot: PresenceSnapshot<State>;
   private status: PresenceStatus = "idle";
   private error: unknown = null;
-  private stream: { unsubscribe(): void } | null = null;
-  /** Bumped per stream: callbacks of an abandoned stream are ignored. */
-  private generation = 0;
+  private readonly stream: ResumableStream<PresenceMessage>;
   private timeoutMs = DEFAULT_TIMEOUT_MS;
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private staleTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly retry: Backoff;
-  private retrying = false;
   private dirty = false;
   private sending = false;
   /** Reused peer objects, so an unchanged peer keeps its identity (and React skips it). */
@@ -102,7 +94,17 @@ export class PresenceRoom<State> extends Subscribable {
     this.room = options.room;
     this.clientId = options.clientId;
     this.state = options.initialState;
-    this.retry = new Backoff(options.retry);
+    this.stream = new ResumableStream<PresenceMessage>({
+      connect: (handlers) => this.connect(handlers),
+      onData: (message) => this.receive(message),
+      onError: (error, permanent) => this.failed(error, permanent),
+      // The server ended the stream (shutting down, or the room closed): come back.
+      onComplete: () => this.lost(),
+      onConnectionStateChange: (state) => this.connectionChanged(state),
+      isPermanent,
+      shouldRetry: () => this.status !== "left",
+      retry: options.retry,
+    });
     this.snapshot = { status: "idle", peers: [], error: null };
     this.recompute();
   }
@@ -118,8 +120,7 @@ export class PresenceRoom<State> extends Subscribable {
 
   /** Joins (idempotent); status goes `joining` → `joined`. */
   join(): void {
-    if (this.status === "left" || this.stream || this.retrying) return;
-    this.open();
+    if (this.status !== "left") this.stream.start();
   }
 
   /** Replaces this tab's state: shown locally at once, sent to the room when joined. */
@@ -134,35 +135,21 @@ export class PresenceRoom<State> extends Subscribable {
   /** Leaves the room: the server deletes this tab's entry and tells the others. Final. */
   leave(): void {
     if (this.status === "left") return;
-    this.generation += 1;
-    this.stream?.unsubscribe();
-    this.stream = null;
+    this.stream.close();
     this.stopHeartbeat();
     this.clearStaleTimer();
-    this.retry.close();
     this.resetRemote();
     this.setStatus("left");
   }
 
-  private open(): void {
-    this.stream?.unsubscribe();
-    const generation = ++this.generation;
-    const current = () => generation === this.generation;
+  private connect(handlers: PresenceJoinHandlers): Unsubscribable {
     if (this.status !== "reconnecting") this.setStatus("joining");
-    const stream = this.transport.join(
-      { room: this.room, clientId: this.clientId },
-      {
-        onData: (message) => current() && this.receive(message),
-        onError: (error) => current() && this.failed(error),
-        onComplete: () => current() && this.ended(),
-        onConnectionStateChange: (state) => {
-          // The socket dropped: the transport reconnects and resubscribes by itself.
-          if (current() && state.state === "connecting" && this.status === "joined") this.lost();
-        },
-      },
-    );
-    if (current()) this.stream = stream;
-    else stream.unsubscribe();
+    return this.transport.join({ room: this.room, clientId: this.clientId }, handlers);
+  }
+
+  private connectionChanged(state: TransportState): void {
+    // The socket dropped: the transport reconnects and resubscribes by itself.
+    if (state.state === "connecting" && this.status === "joined") this.lost();
   }
 
   private receive(message: PresenceMessage): void {
@@ -180,7 +167,7 @@ export class PresenceRoom<State> extends Subscribable {
         this.stopHeartbeat();
       }
       this.clearStaleTimer();
-      this.retry.reset();
+      this.stream.succeeded();
       this.error = null;
       this.status = "joined";
       this.startHeartbeat();
@@ -192,23 +179,14 @@ export class PresenceRoom<State> extends Subscribable {
     this.flush();
   }
 
-  private failed(error: unknown): void {
-    this.stream = null;
-    if (isPermanent(error)) {
+  private failed(error: unknown, permanent: boolean): void {
+    if (permanent) {
       this.error = error;
       this.stopHeartbeat();
       this.setStatus("error");
       return;
     }
     this.lost();
-    this.scheduleRejoin();
-  }
-
-  private ended(): void {
-    // The server ended the stream (shutting down, or the room closed): come back.
-    this.stream = null;
-    this.lost();
-    this.scheduleRejoin();
   }
 
   /** Connection lost: say so; forget the peers if it lasts longer than they would live. */
@@ -223,15 +201,6 @@ export class PresenceRoom<State> extends Subscribable {
       }, this.timeoutMs);
     }
     this.setStatus("reconnecting");
-  }
-
-  private scheduleRejoin(): void {
-    if (this.retrying || this.status === "left") return;
-    this.retrying = true;
-    void this.retry.wait().then((go) => {
-      this.retrying = false;
-      if (go && this.status !== "left" && !this.stream) this.open();
-    });
   }
 
   /** Sends the state if it changed (or a refresh is due); one request at a time, latest wins. */

@@ -8,7 +8,7 @@ import {
 } from "@tanstack/react-query";
 import type { AnyRouter } from "@trpc/server";
 import type { TetherClient } from "../core/client.ts";
-import { CommitWaitTimeoutError } from "../core/liveQuery.ts";
+import { CommitWaitTimeoutError } from "../core/live/index.ts";
 
 export interface UseLiveMutationOptions {
   /**

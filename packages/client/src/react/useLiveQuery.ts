@@ -10,7 +10,7 @@ import {
 } from "@tanstack/react-query";
 import { liveStructuralSharing } from "../core/cache.ts";
 import type { TetherClient } from "../core/client.ts";
-import { IDLE_LIVE_STATE, type LiveStatus, type LiveTarget } from "../core/liveQuery.ts";
+import { IDLE_LIVE_STATE, type LiveStatus, type LiveTarget } from "../core/live/index.ts";
 import type { AnyRouter } from "@trpc/server";
 
 /** What `trpc.path.queryOptions(input)` gives: TanStack options plus tRPC's `{ trpc: { path } }`. */

@@ -1,7 +1,7 @@
 import { hashKey, QueryClient, type QueryKey } from "@tanstack/query-core";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Backoff, backoffDelay } from "./backoff.ts";
-import { queryClientCache } from "./cache.ts";
+import { Backoff, backoffDelay } from "../backoff.ts";
+import { queryClientCache } from "../cache.ts";
 import {
   CommitWaitTimeoutError,
   LiveQueryRegistry,
@@ -9,7 +9,7 @@ import {
   type LiveHandlers,
   type LiveTarget,
   type LiveTransport,
-} from "./liveQuery.ts";
+} from "./index.ts";
 import { parseCommitHeader, positionIncludes } from "@tether/protocol";
 import type { LiveInput, LiveMessage } from "@tether/protocol";
 
@@ -97,7 +97,8 @@ afterEach(() => {
 });
 
 describe("LiveQueryRegistry", () => {
-  it("shares one subscription per cache entry and unsubscribes after the last user leaves", async () => {
+  it("shares one subscription per cache entry and unsubscribes after the last user leaves", () => {
+    vi.useFakeTimers();
     const { fake, registry } = setup({ unsubscribeDelayMs: 20 });
     const a = registry.acquire(target("p1"));
     const b = registry.acquire(target("p1"));
@@ -108,16 +109,21 @@ describe("LiveQueryRegistry", () => {
     ]);
     a.release();
     a.release(); // idempotent: must not steal b's reference
-    await new Promise((r) => setTimeout(r, 40));
+    vi.advanceTimersByTime(40);
     expect(fake.open()).toHaveLength(2);
     b.release();
+    vi.advanceTimersByTime(19);
     // Re-acquired within the delay (StrictMode, a route change): the same stream is kept.
     const again = registry.acquire(target("p1"));
-    await new Promise((r) => setTimeout(r, 40));
+    vi.advanceTimersByTime(40);
     expect(fake.streams).toHaveLength(2);
+    expect(fake.open()).toHaveLength(2);
     again.release();
     other.release();
-    await vi.waitFor(() => expect(fake.open()).toHaveLength(0));
+    vi.advanceTimersByTime(19);
+    expect(fake.open()).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(fake.open()).toHaveLength(0);
     expect(registry.stats().queries).toBe(0);
   });
 
