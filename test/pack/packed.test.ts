@@ -59,7 +59,8 @@ function appManifest(tarballs: Record<string, string>): string {
 
 /**
  * `npm install --offline` resolves each third-party version through its registry metadata in the
- * npm cache. A machine that only ran `npm ci` (tarballs by lockfile, no metadata) cannot do that;
+ * npm cache. A machine that only ran `npm ci` (tarballs by lockfile, no metadata), or whose cache
+ * holds only abbreviated metadata (what `npm install` with a lockfile fetches), cannot do that;
  * there the app gets the tarballs extracted into node_modules/@tether and every other package
  * linked from the repo's node_modules — the same versions, still nothing fetched, but then the
  * packed manifests' dependency lists are not what installed the third-party packages (said on stderr).
@@ -72,7 +73,11 @@ async function installOffline(app: string, tarballs: Record<string, string>): Pr
     await npm;
     return;
   } catch (error) {
-    if (!String((error as { stderr?: string }).stderr ?? error).includes("ENOTCACHED")) throw error;
+    // npm's arborist asks for full registry metadata; a cache holding only the abbreviated kind
+    // fails as ENOTCACHED, or (when the package is a peer of a packed one) as ERESOLVE over a
+    // package it could not read ("Found: name@undefined"). A real conflict names a version.
+    const stderr = String((error as { stderr?: string }).stderr ?? error);
+    if (!stderr.includes("ENOTCACHED") && !/Found: \S+@undefined/.test(stderr)) throw error;
     console.warn("packed.test: the npm cache lacks registry metadata; linking the repo's node_modules for third-party packages");
   }
   const modules = join(app, "node_modules");
