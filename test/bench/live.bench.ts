@@ -451,7 +451,7 @@ async function runCase(engine: Engine, system: LiveSystem, plan: Plan): Promise<
       const keptUp = result.done >= 0.9 * result.sent && Number(stepRows[0]!.writesPerSec) >= 0.8 * rate;
       console.error(
         `live ${label} ${engine} ${system} @${rate}/s: p50 ${stepRows.map((r) => r.p50Ms).join("/")} ms, p99 ${stepRows.map((r) => r.p99Ms).join("/")} ms, ` +
-          `${stepRows.map((r) => r.execPerSec).join("/")} exec/s, cpu ${stepRows.map((r) => r.cpuPercent).join("/")}% (run-queue wait ${stepRows.map((r) => r.runQueueWaitPercent).join("/")}%), ` +
+          `${stepRows.map((r) => r.execPerSec).join("/")} exec/s (${stepRows.map((r) => r.cpuMsPerExec).join("/")} cpu ms each), ${stepRows.map((r) => r.messagesPerSec).join("/")} msgs/s, cpu ${stepRows.map((r) => r.cpuPercent).join("/")}% (run-queue wait ${stepRows.map((r) => r.runQueueWaitPercent).join("/")}%), ` +
           `clients wait ${stepRows[0]!.clientRunQueueWaitPercent}%, writer wait ${stepRows[0]!.writerRunQueueWaitPercent}%, ` +
           `writes ${stepRows[0]!.writesPerSec}/s (sql p50 ${stepRows[0]!.sqlWriteP50Ms}, mutation p50 ${stepRows[0]!.mutationP50Ms} ms), ` +
           `visible after raw SQL p50/p99 ${stepRows[0]!.sqlVisibleP50Ms}/${stepRows[0]!.sqlVisibleP99Ms} ms, after mutation ${stepRows[0]!.mutationVisibleP50Ms}/${stepRows[0]!.mutationVisibleP99Ms} ms, ` +

@@ -33,3 +33,34 @@ describe("encodeFrame", () => {
     spy.mockRestore();
   });
 });
+
+describe("encodeFrame's template for tRPC's tracked frames", () => {
+  /** Exactly what tRPC's adapter builds (key order included), for any id and jsonrpc. */
+  const trpcFrame = (id: number | string, jsonrpc: "2.0" | undefined, eventId: string, message: unknown) => {
+    const result: Record<string, unknown> = { type: "data", data: { id: eventId, data: message } };
+    result.id = eventId;
+    return { id, jsonrpc, result };
+  };
+
+  it("writes the same JSON as JSON.stringify, byte for byte, and stringifies a shared message once", () => {
+    const spy = vi.spyOn(JSON, "stringify");
+    const message = { kind: "patch", version: 2, position: "9:", patch: { start: 1, remove: 0, insert: ["q\"é"], upsert: [{ id: "q\"é" }], at: [1] } };
+    for (const [id, jsonrpc] of [[1, "2.0"], ["x\"y", undefined], [0, undefined]] as const) {
+      const frame = trpcFrame(id, jsonrpc, "2.h\"", message);
+      const expected = JSON.stringify(frame);
+      expect(encodeFrame(frame, true)).toBe(expected);
+    }
+    // Once per message: its patch, and its small shell around it.
+    expect(spy.mock.calls.filter(([value]) => value === message.patch)).toHaveLength(1);
+    expect(spy.mock.calls.filter(([value]) => (value as { kind?: unknown } | null)?.kind === "patch")).toHaveLength(1);
+    spy.mockRestore();
+  });
+
+  it("falls back for frames of another shape", () => {
+    const message = { kind: "full", version: 1, position: "1", data: [] };
+    const extra = { ...trpcFrame(1, "2.0", "1.h", message), extra: true };
+    expect(JSON.parse(encodeFrame(extra, true))).toEqual(JSON.parse(JSON.stringify(extra)));
+    const notTracked = { id: 1, result: { type: "data", data: message } };
+    expect(JSON.parse(encodeFrame(notTracked, true))).toEqual(JSON.parse(JSON.stringify(notTracked)));
+  });
+});

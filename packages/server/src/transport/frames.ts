@@ -72,10 +72,54 @@ function bigPartOf(message: unknown): string | null {
  */
 export function encodeFrame(message: unknown, sharedPayload: boolean): string {
   if (!sharedPayload || !isPlainObject(message) || !isPlainObject(message.result)) return JSON.stringify(message);
+  const fast = trackedFrame(message);
+  if (fast !== null) return fast;
   const tracked = message.result.data;
   if (!isPlainObject(tracked)) return JSON.stringify(message);
   const big = bigPartOf(tracked.data);
   return big ? jsonWithShared(message, ["result", "data", "data", big]) : JSON.stringify(message);
+}
+
+const hasOnly = (value: Record<string, unknown>, keys: readonly string[]): boolean => {
+  let n = 0;
+  for (const key in value) {
+    if (!keys.includes(key)) return false;
+    n += 1;
+  }
+  return n <= keys.length;
+};
+
+/**
+ * The common case, written without taking the frame apart: a tracked data frame exactly as tRPC's
+ * WebSocket adapter builds it, `{ id, jsonrpc?, result: { type: "data", data: { id, data }, id } }`,
+ * whose message is a live message (a plain object, shared by every subscriber of its result). Its
+ * whole JSON is cached by identity; the frame around it is one string template. Anything else
+ * (other keys, another shape) returns null and is taken apart as above.
+ */
+function trackedFrame(frame: Record<string, unknown>): string | null {
+  const { id, jsonrpc, result } = frame as { id: unknown; jsonrpc?: unknown; result: Record<string, unknown> };
+  if (!hasOnly(frame, ["id", "jsonrpc", "result"]) || !hasOnly(result, ["type", "data", "id"])) return null;
+  if (result.type !== "data" || typeof result.id !== "string" || !isPlainObject(result.data)) return null;
+  const tracked = result.data;
+  if (!hasOnly(tracked, ["id", "data"]) || tracked.id !== result.id || !isPlainObject(tracked.data) || bigPartOf(tracked.data) === null) return null;
+  if (typeof id !== "number" && typeof id !== "string") return null;
+  if (jsonrpc !== undefined && jsonrpc !== "2.0") return null;
+  const eventId = JSON.stringify(result.id);
+  const rpc = jsonrpc === undefined ? "" : `,"jsonrpc":"2.0"`;
+  return `{"id":${JSON.stringify(id)}${rpc},"result":{"type":"data","data":{"id":${eventId},"data":${messageJson(tracked.data)}},"id":${eventId}}}`;
+}
+
+/** JSON of live messages, by identity (one message object goes to every subscriber of a result). */
+const messageJsonCache = new WeakMap<object, string>();
+
+/** A live message's JSON: cached whole, and its big part cached on its own (late joiners get new messages around the same result). */
+function messageJson(message: Record<string, unknown>): string {
+  let json = messageJsonCache.get(message);
+  if (json === undefined) {
+    json = jsonWithShared(message, [bigPartOf(message)!]);
+    messageJsonCache.set(message, json);
+  }
+  return json;
 }
 
 /** Decoding, as tRPC's `jsonEncoder` does (text frames only). */
