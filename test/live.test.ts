@@ -159,6 +159,19 @@ describe.each(engines)("live queries on %s", (engine) => {
     expect(titles(changed.state.data).sort()).toEqual(["kept", "while away"]);
   });
 
+  it("reports a mutation's commit only when it committed writes: none for a read-only one, an error for one that swallowed a failed statement", async () => {
+    const ctx: TestContext = { user: { id: "alice" } };
+    await app.caller(ctx).tasks.readOnly({ projectId: "p1" });
+    expect(commitsOf(ctx)).toEqual([]);
+    await expect(app.caller(ctx).tasks.addThenSwallow({ projectId: "p1" })).rejects.toThrow();
+    expect(commitsOf(ctx)).toEqual([]);
+    expect(await store.db.task.count({ where: { title: "swallowed" } })).toBe(0);
+    await app.caller(ctx).tasks.add({ projectId: "p1", title: "kept" });
+    const [xid] = commitsOf(ctx);
+    const [row] = await store.sql.query<{ xmin: string }>(`SELECT xmin::text AS xmin FROM "Task" WHERE title = 'kept'`);
+    expect((BigInt(xid!) % 2n ** 32n).toString()).toBe(row!.xmin);
+  });
+
   it("tells a late subscriber of a query a write did not touch that it is current (read-your-writes)", async () => {
     const other = await live<TaskRow[]>("tasks.byProject", { projectId: "p2" });
     const mine = await live<TaskRow[]>("tasks.byProject", { projectId: "p1" });

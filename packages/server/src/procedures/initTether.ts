@@ -61,6 +61,7 @@ import { PresenceHub, presenceJoinInput, presenceSetInput, type PresenceOptions 
 import { Reactor, createReadSetRecorder, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
 import type { PrismaLike, Store } from "../store/index.ts";
+import { captureCommitXid } from "../store/index.ts";
 import { assertQueryPath, callQuery } from "./callByPath.ts";
 import { recordCommit } from "./commits.ts";
 import { liveReads } from "./liveReads.ts";
@@ -343,21 +344,17 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     try {
       // Queued here (round-robin by caller) rather than in Prisma's connection wait: a flood of
       // one caller's mutations does not fail everyone else's with "Unable to start a transaction".
-      await mutationSlots.run(callerOf(ctx as unknown as Ctx), () => transaction(
+      // The commit's transaction id is asked for right in front of COMMIT (store/commitXid.ts).
+      const committed = await mutationSlots.run(callerOf(ctx as unknown as Ctx), () => captureCommitXid(() => transaction(
         (tx) =>
           scoped(ctx, tx, true, async () => {
             outcome = await run(tx as TransactionClient<Client>);
             // A failed procedure must leave nothing: throwing here rolls the transaction back.
             if (!outcome.ok) throw new RolledBack();
-            const rows = await withoutPolicies(() =>
-              (tx as { $queryRawUnsafe<T>(sql: string): Promise<T> }).$queryRawUnsafe<{ xid: string | null }[]>(
-                "SELECT pg_current_xact_id_if_assigned()::text AS xid",
-              ),
-            );
-            commit = rows[0]?.xid ?? null;
           }),
         txOptions,
-      ));
+      )));
+      commit = committed.xid;
     } catch (error) {
       if (!(error instanceof RolledBack)) throw error;
     }

@@ -11,3 +11,4 @@ export { configurePlanCache, planCacheStats, DEFAULT_PLAN_CACHE } from "./planCa
 export type { PlanCacheConfig, PlanCacheStats } from "./planCache.ts";
 export { multiplexQueries, multiplexStats, DEFAULT_MULTIPLEX } from "./multiplex.ts";
 export type { MultiplexConfig } from "./multiplex.ts";
+export { captureCommitXid } from "./commitXid.ts";

@@ -6,6 +6,7 @@ import type { SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import pg from "pg";
 import type { Logger } from "../log/index.ts";
 import { cancellableQueries } from "./cancellation.ts";
+import { withCommitXidFactory } from "./commitXid.ts";
 import { releaseLostClients } from "./checkedOut.ts";
 import { pgliteAdapter } from "./pgliteAdapter.ts";
 import { pgliteClient } from "./pgliteClient.ts";
@@ -68,7 +69,7 @@ export async function openDatabase(options: DatabaseOptions, log: Logger): Promi
       driver: { engine: "postgres", url },
       sql: postgresClient(pool, url, log, options.reconnect ?? DEFAULT_RECONNECT),
       // Statements of calls run under withQuerySignal (live executions) can be cancelled.
-      adapter: new PrismaPg(cancellableQueries(pool, url, log)),
+      adapter: withCommitXidFactory(new PrismaPg(cancellableQueries(pool, url, log))),
       location: redactUrl(url),
     };
   }
@@ -82,7 +83,7 @@ export async function openDatabase(options: DatabaseOptions, log: Logger): Promi
     engine: "pglite",
     driver: { engine: "pglite", pglite },
     sql: pgliteClient(pglite, { closeOnEnd: !options.pglite }),
-    adapter: pgliteAdapter(pglite),
+    adapter: withCommitXidFactory(pgliteAdapter(pglite)),
     location: options.pglite ? "pglite (provided instance)" : dataDir,
   };
 }
