@@ -11,7 +11,14 @@ import { EventSource } from "eventsource";
 import type { SuperJSON } from "superjson";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { createTetherClient, watchQuery, type LiveMessage, type LiveStatus, type TetherClient } from "@tether/client";
+import {
+  createTetherClient,
+  watchQuery,
+  type LiveMessage,
+  type LiveStatus,
+  type TetherClient,
+  type TetherClientOptions,
+} from "@tether/client";
 import { LIVE_PROCEDURE } from "@tether/protocol";
 import type { DataTransformer } from "@trpc/server";
 import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
@@ -71,6 +78,20 @@ function recordLiveMessages(into: LiveMessage[]): TRPCLink<AnyRouter> {
 
 const queryKeyOf = (path: string, input: unknown) => [path.split("."), { input, type: "query" }];
 
+/** A client core of `server` whose subscriptions go over `transport`. */
+function clientOf<TRouter extends AnyRouter>(server: TetherServer, transport: Transport, options: Partial<TetherClientOptions> = {}): TetherClient<TRouter> {
+  return createTetherClient<TRouter>({
+    url: `${server.url}/trpc`,
+    subscriptions:
+      transport === "ws"
+        ? { transport: "ws", url: server.wsUrl, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket }
+        : { transport: "sse", EventSource },
+    reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+    queryClient: new QueryClient({ defaultOptions: { queries: { retry: false } } }),
+    ...options,
+  });
+}
+
 describe.each(engines)("data transformers end to end on %s", (engine) => {
   let store: AppStore;
   storeForSuite(engine, (s) => (store = s));
@@ -95,18 +116,9 @@ describe.each(engines)("data transformers end to end on %s", (engine) => {
     await app?.tether.close();
   });
 
-  function clientOver(transport: Transport, options: { links?: TRPCLink<AnyRouter>[]; headers?: Parameters<typeof createTetherClient>[0]["headers"] } = {}) {
-    const client = createTetherClient<ReadingsRouter>({
-      url: `${server.url}/trpc`,
-      transformer: readingsSuperjson(), // the client's own instance, set up the same way
-      subscriptions:
-        transport === "ws"
-          ? { transport: "ws", url: server.wsUrl, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket }
-          : { transport: "sse", EventSource },
-      reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
-      queryClient: new QueryClient({ defaultOptions: { queries: { retry: false } } }),
-      ...options,
-    });
+  function clientOver(transport: Transport, options: Partial<TetherClientOptions> = {}) {
+    // The client's own superjson instance, set up the same way as the server's.
+    const client = clientOf<ReadingsRouter>(server, transport, { transformer: readingsSuperjson(), ...options });
     clients.push(client);
     return client;
   }
@@ -174,6 +186,11 @@ describe.each(engines)("data transformers end to end on %s", (engine) => {
       expect(messages.filter((m) => m.kind === "patch").length).toBeGreaterThan(patchesBefore);
       expectTyped(live.state.data![0], { ...first, count: BIG + 1n });
       expect(live.state.data![0]).not.toBe(added);
+
+      // Bytes: the change log leaves them out, but the re-run's hash sees new bytes and patches.
+      await client.trpc.readings.setRaw.mutate({ id: added.id, raw: new Uint8Array([9, 8]) });
+      await waitFor("the new bytes", () => live.state.data?.[0]?.raw?.length === 2, { fatal: () => live.state.error });
+      expect(live.state.data![0]!.raw).toEqual(new Uint8Array([9, 8]));
       expect(live.state.status).toBe("live");
       live.stop();
       single.stop();
@@ -229,3 +246,72 @@ describe.each(engines)("data transformers end to end on %s", (engine) => {
     );
   });
 });
+
+describe.each(engines)("live queries without a transformer on %s", (engine) => {
+  let store: AppStore;
+  storeForSuite(engine, (s) => (store = s));
+  let app: ReturnType<typeof buildReadingsApp>;
+  let server: TetherServer;
+  const clients: TetherClient<ReturnType<typeof buildReadingsApp>["router"]>[] = [];
+
+  beforeAll(async () => {
+    app = buildReadingsApp(store);
+    await app.tether.start();
+    server = await createTetherServer({ router: app.router, createContext: () => ({ user: { id: "alice" } }), port: 0, closeGraceMs: 100 });
+    await store.db.reading.create({ data: { sensor: "plain", takenAt: new Date("2026-12-01T10:00:00Z"), count: 5n, amount: "1.5", raw: new Uint8Array([1, 2]) } });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server?.close();
+    await app?.tether.close();
+  });
+
+  describe.each<Transport>(["ws", "sse"])("over %s", (transport) => {
+    const clientOver = () => {
+      const client = clientOf<ReturnType<typeof buildReadingsApp>["router"]>(server, transport);
+      clients.push(client);
+      return client;
+    };
+
+    it("a result holding a BigInt ends the subscription with one clear, permanent error", async () => {
+      const client = clientOver();
+      const input = { sensor: "plain" };
+      let status: LiveStatus = "idle";
+      let error: unknown = null;
+      const stop = watchQuery(client, { path: "readings.bySensor", input, queryKey: queryKeyOf("readings.bySensor", input) }, (_data, s, e) => {
+        status = s;
+        error = e;
+      });
+      await waitFor("the error", () => status === "error");
+      expect((error as { data?: { code?: string } }).data?.code).toBe("UNPROCESSABLE_CONTENT");
+      expect((error as Error).message).toMatch(/readings\.bySensor returned a BigInt \(at \[0\]\.count\).*transformer/);
+      stop();
+      // The same over HTTP: tRPC's own JSON error (documented), never a partial body.
+      await expect(client.trpc.readings.bySensor.query(input)).rejects.toThrow(/BigInt/);
+    });
+
+    it("Dates, Decimals and Bytes go out as JSON writes them, and hash and patch like any value", async () => {
+      const client = clientOver();
+      const input = { sensor: `plain-${transport}` };
+      const { id } = await store.db.reading.create({ data: { ...input, takenAt: new Date("2026-12-01T10:00:00Z"), count: 1n, amount: "1.5", raw: new Uint8Array([1, 2]) } });
+      type JsonRow = { id: string; takenAt: string; amount: string; raw: Record<string, number> | null };
+      let data: JsonRow[] | undefined;
+      let error: unknown = null;
+      const stop = watchQuery<JsonRow[]>(client, { path: "readings.withoutCount", input, queryKey: queryKeyOf("readings.withoutCount", input) }, (d, _s, e) => {
+        data = d;
+        error = e;
+      });
+      await waitFor("the full value", () => data?.length === 1, { fatal: () => error });
+      expect(data![0]).toEqual({ id, takenAt: "2026-12-01T10:00:00.000Z", amount: "1.5", raw: { 0: 1, 1: 2 } });
+      // Only the bytes change (the change log leaves them out): the re-run's hash still sees it.
+      await store.db.reading.update({ where: { id }, data: { raw: new Uint8Array([3]) } });
+      await waitFor("the new bytes", () => data?.[0]?.raw?.[1] === undefined, { fatal: () => error });
+      expect(data![0]!.raw).toEqual({ 0: 3 });
+      await store.db.reading.update({ where: { id }, data: { amount: "2.25", takenAt: new Date("2026-12-02T00:00:00Z") } });
+      await waitFor("the new amount", () => data?.[0]?.amount === "2.25", { fatal: () => error });
+      expect(data![0]!.takenAt).toBe("2026-12-02T00:00:00.000Z");
+      stop();
+    });
+  });
+});
+

@@ -65,6 +65,7 @@ import { assertQueryPath, callQuery } from "./callByPath.ts";
 import { recordCommit } from "./commits.ts";
 import { liveReads } from "./liveReads.ts";
 import { liveAwareTransformer, markLiveMessage, type DataTransformerOptions } from "./liveTransformer.ts";
+import { liveJsonGuard } from "./jsonGuard.ts";
 import { registerInternals } from "./internals.ts";
 import { hideUnreadableReferences } from "./referencedRows.ts";
 
@@ -230,6 +231,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
   };
   // tRPC's shape check cannot see through the generic transformer: the options are exactly these.
   const t = initTRPC.context<Ctx>().create<typeof runtimeOptions>(runtimeOptions as never);
+  const jsonGuard = liveJsonGuard(options.schema, options.transformer !== undefined);
   const { store, schema } = options;
   const log = store.log;
   const guard = options.auth?.sessions ?? null;
@@ -406,6 +408,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
       });
       for await (const event of events) {
         if (sessionEnded?.aborted) break; // nothing more once the session is over
+        jsonGuard?.(input.path, event.message);
         yield tracked(event.id, markLiveMessage(event.message));
       }
       if (sessionEnded?.aborted) throw sessionEnded.reason;
