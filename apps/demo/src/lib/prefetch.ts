@@ -9,6 +9,7 @@ import { headers } from "next/headers";
 import { dehydrate, QueryClient, type DehydratedState, type QueryFunction, type QueryKey } from "@tanstack/react-query";
 import { createTRPCOptionsProxy, type TRPCOptionsProxy } from "@trpc/tanstack-react-query";
 import { pageBridge } from "../server/pageBridge.ts";
+import { dehydrateData } from "./transformer.ts";
 import type { AppRouter } from "../server/router.ts";
 
 interface Prefetchable {
@@ -27,13 +28,11 @@ export async function prefetchPage(queries: (trpc: TRPCOptionsProxy<AppRouter>) 
   const trpc = createTRPCOptionsProxy<AppRouter>({ router: bridge.router, ctx, queryClient });
   await Promise.all(
     queries(trpc).map(({ queryKey, queryFn }) =>
-      queryClient.prefetchQuery({
-        queryKey,
-        // The browser receives JSON (no transformer): dates as strings, as the live updates carry them.
-        queryFn: async (context) => JSON.parse(JSON.stringify(await (queryFn as QueryFunction<unknown, QueryKey>)(context))) as unknown,
-      }),
+      queryClient.prefetchQuery({ queryKey, queryFn: queryFn as QueryFunction<unknown, QueryKey> }),
     ),
   );
   // Failed queries (a project that is not yours: NOT_FOUND) are left out; the client asks again.
-  return dehydrate(queryClient);
+  // The data goes through the router's transformer (superjson), and the browser's QueryClient
+  // hydrates it back (`hydrateData` in app/providers.tsx): Dates stay Dates, as in live updates.
+  return dehydrate(queryClient, dehydrateData);
 }
