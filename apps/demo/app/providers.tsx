@@ -1,8 +1,8 @@
 "use client";
-import { QueryClient } from "@tanstack/react-query";
 import { useEffect, useState, type ReactNode } from "react";
 import { TetherProvider, useConnectionStatus, useTetherClient } from "../src/lib/tether.ts";
-import { hydrateData, transformer } from "../src/lib/transformer.ts";
+import { browserQueryClient } from "../src/lib/queryClient.ts";
+import { transformer } from "../src/lib/transformer.ts";
 
 /**
  * While the socket is reconnecting, ask for a retry every few seconds: a demo server restarts
@@ -20,8 +20,7 @@ function ReconnectNudge() {
 }
 
 export function Providers({ children }: { children: ReactNode }) {
-  // The browser's cache: server-rendered pages' data is hydrated through the router's transformer.
-  const [queryClient] = useState(() => new QueryClient({ defaultOptions: { hydrate: hydrateData } }));
+  const [queryClient] = useState(browserQueryClient);
   useEffect(() => {
     // For the browser tests (and anyone curious): the page is interactive from here on.
     document.documentElement.dataset.hydrated = "true";

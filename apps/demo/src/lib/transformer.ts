@@ -12,7 +12,7 @@ export const transformer = superjson;
 /** TanStack Query's dehydrate option for server-rendered pages: data through the same transformer. */
 export const dehydrateData = { serializeData: (data: unknown) => superjson.serialize(data) };
 
-/** The browser QueryClient's hydrate option: the inverse of `dehydrateData`. */
+/** TanStack Query's hydrate option for the browser (`browserQueryClient`): the inverse of `dehydrateData`. */
 export const hydrateData = {
   deserializeData: (data: unknown) => superjson.deserialize(data as Parameters<typeof superjson.deserialize>[0]),
 };
