@@ -231,8 +231,9 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
   };
   // tRPC's shape check cannot see through the generic transformer: the options are exactly these.
   const t = initTRPC.context<Ctx>().create<typeof runtimeOptions>(runtimeOptions as never);
-  const jsonGuard = liveJsonGuard(options.schema, options.transformer !== undefined);
   const { store, schema } = options;
+  // Without a transformer, a BigInt in a live result ends its subscription with a clear error.
+  const jsonGuard = liveJsonGuard(schema, options.transformer !== undefined);
   const log = store.log;
   const guard = options.auth?.sessions ?? null;
   const scope = options.scope ?? (guard ? sessionScope : defaultScope);
