@@ -3,11 +3,9 @@
 // disappear live; nobody else ever does.
 import { TRPCError } from "@trpc/server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createTetherAuth, type TetherAuth } from "@tether/server";
-import { buildRouter } from "../apps/demo/src/server/router.ts";
-import { schema } from "../generated/tether/index.ts";
 import { userContext, type SecuredContext } from "./fixtures/securedApp.ts";
-import { createTestStore, engines, type AppStore } from "./support/databases.ts";
+import { engines, type AppStore } from "./support/databases.ts";
+import { openDemoApp, type DemoApp } from "./support/demoApp.ts";
 import { collectLive } from "./support/liveCollector.ts";
 import { seedAliceAndBob } from "./support/seed.ts";
 
@@ -20,17 +18,13 @@ type TaskRow = { id: string; title: string; done: boolean };
 
 describe.each(engines)("the demo's project sharing on %s", (engine) => {
   let store: AppStore;
-  let auth: TetherAuth;
-  let app: ReturnType<typeof buildRouter>;
-  let closeStore: () => Promise<void>;
+  let app: DemoApp["app"];
+  let demo: DemoApp;
   const stops: Array<() => Promise<void>> = [];
 
   beforeEach(async () => {
-    const made = await createTestStore(engine);
-    store = made.store;
-    closeStore = made.close;
-    auth = createTetherAuth({ store, schema, secret: "demo-sharing-test-secret-0123456789abcdef" });
-    app = buildRouter(store, auth);
+    demo = await openDemoApp(engine, "demo-sharing-test-secret-0123456789abcdef");
+    ({ store, app } = demo);
     await seedAliceAndBob(store, { alice: ["a1", "Alpha"], bob: ["b1", "Bravo"] });
     await store.db.user.create({ data: { id: "carol", email: "carol@example.com", name: "Carol" } });
     // The demo shares by (valid) email address.
@@ -39,9 +33,7 @@ describe.each(engines)("the demo's project sharing on %s", (engine) => {
   });
   afterEach(async () => {
     for (const stop of stops.splice(0)) await stop();
-    await app.tether.close();
-    auth.close();
-    await closeStore();
+    await demo.close();
   });
 
   const caller = (ctx: SecuredContext, signal?: AbortSignal) => app.tether.createCallerFactory(app.router)(ctx, { signal });

@@ -13,7 +13,8 @@ const AUTH = "20261126000000_auth";
 const MEMBERS_NOTES = "20261127000000_members_notes";
 /** Every migration in prisma/migrations, in order (listed by hand: a new one must be seen here). */
 const INBOX_EXPORTS = "20261202000000_inbox_exports";
-const ALL = [INIT, AUTH, MEMBERS_NOTES, INBOX_EXPORTS];
+const READINGS = "20261202100000_readings";
+const ALL = [INIT, AUTH, MEMBERS_NOTES, INBOX_EXPORTS, READINGS];
 
 /** Everything migrate could change: tables, columns, indexes, triggers, functions, migration rows. */
 async function describeDatabase(sql: SqlClient): Promise<unknown> {
@@ -70,7 +71,7 @@ describe.each(engines)("tether migrate on %s", (engine) => {
     const sql = await connect(database);
     const result = await migrate({ sql, migrationsDir: "prisma/migrations" });
     expect(result.applied).toEqual(ALL);
-    expect(result.capturedTables).toEqual(["Account", "Attachment", "Message", "Note", "Project", "ProjectExport", "ProjectMember", "Session", "Task", "User", "Verification"]);
+    expect(result.capturedTables).toEqual(["Account", "Attachment", "Message", "Note", "Project", "ProjectExport", "ProjectMember", "Reading", "Session", "Task", "User", "Verification"]);
     const [row] = await sql.query<{ checksum: string; applied_steps_count: number; finished_at: unknown }>(
       `SELECT checksum, applied_steps_count, finished_at FROM "_prisma_migrations" WHERE migration_name = $1`,
       [INIT],

@@ -1,6 +1,8 @@
 "use client";
-import { useEffect, type ReactNode } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import { TetherProvider, useConnectionStatus, useTetherClient } from "../src/lib/tether.ts";
+import { browserQueryClient } from "../src/lib/queryClient.ts";
+import { transformer } from "../src/lib/transformer.ts";
 
 /**
  * While the socket is reconnecting, ask for a retry every few seconds: a demo server restarts
@@ -18,12 +20,13 @@ function ReconnectNudge() {
 }
 
 export function Providers({ children }: { children: ReactNode }) {
+  const [queryClient] = useState(browserQueryClient);
   useEffect(() => {
     // For the browser tests (and anyone curious): the page is interactive from here on.
     document.documentElement.dataset.hydrated = "true";
   }, []);
   return (
-    <TetherProvider url="/trpc">
+    <TetherProvider url="/trpc" transformer={transformer} queryClient={queryClient}>
       <ReconnectNudge />
       {children}
     </TetherProvider>

@@ -186,8 +186,8 @@ function useNow(intervalMs = 5000): number {
   return now;
 }
 
-function ago(date: string | Date, now: number): string {
-  const seconds = Math.max(0, Math.round((now - new Date(date).getTime()) / 1000));
+function ago(date: Date, now: number): string {
+  const seconds = Math.max(0, Math.round((now - date.getTime()) / 1000));
   if (seconds < 5) return "just now";
   if (seconds < 60) return `${seconds}s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`;
@@ -209,14 +209,14 @@ function ActivityFeed({ projectId }: { projectId: string }) {
       ) : (
         <ol className="feed" data-testid="activity">
           {activity.data.map((task) => {
-            const created = new Date(task.updatedAt).getTime() - new Date(task.createdAt).getTime() < 1000;
+            const created = task.updatedAt.getTime() - task.createdAt.getTime() < 1000;
             const verb = created ? "added" : task.done ? "completed" : "updated";
             return (
               <li key={task.id} className={`feed-item ${verb}`}>
                 <span className="feed-verb">{verb}</span> <span className="feed-title">{task.title}</span>
                 {/* Rendered on the server and again in the browser a moment later: "4s ago" may
                     differ by then, which is expected, not a hydration bug (React's documented escape). */}
-                <time className="muted small" dateTime={new Date(task.updatedAt).toISOString()} suppressHydrationWarning>
+                <time className="muted small" dateTime={task.updatedAt.toISOString()} suppressHydrationWarning>
                   {ago(task.updatedAt, now)}
                 </time>
               </li>

@@ -8,7 +8,9 @@
 import { headers } from "next/headers";
 import { dehydrate, QueryClient, type DehydratedState, type QueryFunction, type QueryKey } from "@tanstack/react-query";
 import { createTRPCOptionsProxy, type TRPCOptionsProxy } from "@trpc/tanstack-react-query";
+import type { AuthContext } from "@tether/server";
 import { pageBridge } from "../server/pageBridge.ts";
+import { dehydrateData } from "./transformer.ts";
 import type { AppRouter } from "../server/router.ts";
 
 interface Prefetchable {
@@ -16,24 +18,30 @@ interface Prefetchable {
   queryFn?: unknown;
 }
 
-export async function prefetchPage(queries: (trpc: TRPCOptionsProxy<AppRouter>) => Prefetchable[]): Promise<DehydratedState | undefined> {
+export type PageQueries = (trpc: TRPCOptionsProxy<AppRouter>) => Prefetchable[];
+
+export async function prefetchPage(queries: PageQueries): Promise<DehydratedState | undefined> {
   // Read first, always: it is what makes Next render the page per request (never prerendered at
   // build time, when no app is running and the page would be frozen as "signed out").
   const requestHeaders = new Headers(await headers());
   const bridge = pageBridge();
   if (!bridge) return undefined;
-  const ctx = await bridge.contextFromHeaders(requestHeaders);
+  return prefetchWith(bridge.router, await bridge.contextFromHeaders(requestHeaders), queries);
+}
+
+/**
+ * The page's queries run through `router` as `ctx`, dehydrated. Failed queries (a project that is
+ * not yours: NOT_FOUND) are left out; the client asks again. The data goes through the router's
+ * transformer (superjson), and the browser's QueryClient (`src/lib/queryClient.ts`) hydrates it back:
+ * Dates stay Dates, as in live updates.
+ */
+export async function prefetchWith(router: AppRouter, ctx: AuthContext, queries: PageQueries): Promise<DehydratedState> {
   const queryClient = new QueryClient();
-  const trpc = createTRPCOptionsProxy<AppRouter>({ router: bridge.router, ctx, queryClient });
+  const trpc = createTRPCOptionsProxy<AppRouter>({ router, ctx, queryClient });
   await Promise.all(
     queries(trpc).map(({ queryKey, queryFn }) =>
-      queryClient.prefetchQuery({
-        queryKey,
-        // The browser receives JSON (no transformer): dates as strings, as the live updates carry them.
-        queryFn: async (context) => JSON.parse(JSON.stringify(await (queryFn as QueryFunction<unknown, QueryKey>)(context))) as unknown,
-      }),
+      queryClient.prefetchQuery({ queryKey, queryFn: queryFn as QueryFunction<unknown, QueryKey> }),
     ),
   );
-  // Failed queries (a project that is not yours: NOT_FOUND) are left out; the client asks again.
-  return dehydrate(queryClient);
+  return dehydrate(queryClient, dehydrateData);
 }

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { initTether, type AuthContext, type Policies, type SessionGuard } from "@tether/server";
+import { transformer } from "../lib/transformer.ts";
 import type { PrismaClient } from "../../../../generated/prisma/client.ts";
 import { schema } from "../../../../generated/tether/index.ts";
 import { demoJobLimits, demoJobs, type DemoJobLimits } from "./jobs/index.ts";
@@ -93,6 +94,8 @@ export function buildRouter(store: DemoStore, auth: { sessions: SessionGuard; pr
     schema,
     auth,
     policies,
+    // Dates (and anything else superjson knows) arrive typed in the browser, live updates included.
+    transformer,
     // Abuse limits, spelled out (these equal or tighten Tether's defaults): per signed-in user
     // (else per IP) and procedure path, TOO_MANY_REQUESTS past them.
     limits: {

@@ -7,12 +7,12 @@ import {
   httpSubscriptionLink,
   splitLink,
   wsLink,
-  type HTTPHeaders,
+  type HTTPBatchLinkOptions,
   type TRPCClient,
   type TRPCLink,
   type TRPCWebSocketClient,
 } from "@trpc/client";
-import type { AnyRouter } from "@trpc/server";
+import type { AnyRouter, AnyTRPCClientTypes } from "@trpc/server";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { keepLiveValuesAuthoritative, liveHash, queryClientCache } from "./cache.ts";
 import { commitLink, CommitTracker } from "./commits.ts";
@@ -23,6 +23,7 @@ import {
   type ConnectionState,
   type EnvironmentTarget,
 } from "./connection.ts";
+import { tetherTransformer, type DataTransformerOptions } from "./transformer.ts";
 import { LiveQueryRegistry, type LiveHandlers, type LiveTransport, type WaitForCommitOptions } from "./live/index.ts";
 import { LIVE_PROCEDURE, VIA_SOCKET, type LiveInput, type LiveMessage } from "@tether/protocol";
 // Types only: the core loads neither (they are the options of what /crdt and /presence attach).
@@ -63,7 +64,11 @@ const DEFAULT_MAX_BATCH_SIZE = 50;
 export interface TetherClientOptions {
   /** The tRPC endpoint for HTTP (queries, mutations), e.g. "/trpc" or "http://localhost:3000/trpc". */
   url: string;
-  headers?: HTTPHeaders | (() => HTTPHeaders | Promise<HTTPHeaders>);
+  /**
+   * Headers of every HTTP batch request; a function gets the batch's operations (`opList`), so a
+   * link of the app's (`links`) can put per-call values in `op.context` for it to send.
+   */
+  headers?: HTTPBatchLinkOptions<AnyTRPCClientTypes>["headers"];
   fetch?: typeof fetch;
   /**
    * Most calls batched into one HTTP request. Default 50: the server's default `maxBatchSize`
@@ -84,6 +89,17 @@ export interface TetherClientOptions {
   crdt?: CrdtSessionsOptions;
   /** Presence rooms (`@tether/client/presence`, `usePresence`): this tab's client id, retries, release delay. */
   presence?: PresenceRegistryOptions;
+  /**
+   * The router's data transformer (`superjson`, …): the one `initTether().create({ transformer })`
+   * has, given to every link Tether builds (HTTP batch, WebSocket, SSE). Default: none (JSON).
+   */
+  transformer?: DataTransformerOptions;
+  /**
+   * The app's own tRPC links (`loggerLink`, a link that adds context or retries), run in this order
+   * before Tether's, for every call and subscription. Tether's links end the chain (they send), so
+   * these must forward each operation (`next(op)`), as tRPC's non-terminating links do.
+   */
+  links?: TRPCLink<AnyRouter>[];
 }
 
 /**
@@ -146,7 +162,9 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
   const cleanups: Array<() => void> = [];
 
   // --- subscription link -------------------------------------------------------------------
-  // Links are built for any router (Tether routers use no transformer) and typed at the end.
+  // Links are built for any router and typed at the end. With a transformer, every link gets it,
+  // wrapped to restore live messages the server serialized once per result (transformer.ts).
+  const transformer = options.transformer ? { transformer: tetherTransformer(options.transformer) } : {};
   let subscriptionLink: TRPCLink<AnyRouter>;
   let closeSocket: () => Promise<void> = async () => undefined;
   const socketBackoff = new Backoff(options.reconnect);
@@ -157,6 +175,7 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
       EventSource: sse.EventSource as typeof EventSource | undefined,
       connectionParams: sse.connectionParams,
       eventSourceOptions: sse.eventSourceOptions,
+      ...transformer,
     });
   } else {
     const ws = subscriptions;
@@ -205,7 +224,7 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
     };
     subscriptionLink = (runtime) => {
       let link: ReturnType<TRPCLink<AnyRouter>> | null = null;
-      return (op) => (link ??= wsLink<AnyRouter>({ client: socket() })(runtime))(op);
+      return (op) => (link ??= wsLink<AnyRouter>({ client: socket(), ...transformer })(runtime))(op);
     };
     closeSocket = async () => {
       await wsClient?.close();
@@ -213,6 +232,7 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
   }
 
   const links: TRPCLink<AnyRouter>[] = [
+    ...(options.links ?? []),
     commitLink<AnyRouter>(commits),
     splitLink<AnyRouter>({
       // Subscriptions, and calls that asked for the socket when there is one (VIA_SOCKET).
@@ -223,6 +243,7 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
         headers: options.headers,
         fetch: options.fetch,
         maxItems: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
+        ...transformer,
       }),
     }),
   ];

@@ -72,3 +72,4 @@ export { Subscribable } from "./subscribable.ts";
 export { watchQuery } from "./watchQuery.ts";
 export { cancelWorkflow, watchWorkflow, workflowQueryKey, workflowQueryOptions, type WorkflowWatch } from "./workflow.ts";
 export { cancelJob, jobQueryKey, jobQueryOptions, watchJob, type JobWatch } from "./job.ts";
+export { tetherTransformer, type DataTransformerOptions } from "./transformer.ts";

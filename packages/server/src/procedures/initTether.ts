@@ -65,6 +65,8 @@ import { captureCommitXid } from "../store/index.ts";
 import { assertQueryPath, callQuery } from "./callByPath.ts";
 import { recordCommit } from "./commits.ts";
 import { liveReads } from "./liveReads.ts";
+import { liveAwareTransformer, markLiveMessage, type DataTransformerOptions } from "./liveTransformer.ts";
+import { liveJsonGuard } from "./jsonGuard.ts";
 import { registerInternals } from "./internals.ts";
 import { hideUnreadableReferences } from "./referencedRows.ts";
 
@@ -145,6 +147,13 @@ export interface TetherOptions<Client extends TetherPrismaClient, Ctx extends ob
   jobs?: JobRuntimeOptions;
   /** Durable workflows (`tether.workflow`, `tether.workflows`): limits (DEFAULT_WORKFLOW_LIMITS) and clock. */
   workflows?: WorkflowRuntimeOptions;
+  /**
+   * A tRPC data transformer (`superjson`, …), as `initTRPC.create({ transformer })` takes: every
+   * procedure's input and output, live messages included, go through it, so `Date`, `BigInt`,
+   * `Decimal` arrive typed. Clients pass the same one (`createTetherClient({ transformer })`).
+   * Default: none (JSON; see docs/transformers.md for what that does to such values).
+   */
+  transformer?: DataTransformerOptions;
 }
 
 /** `$live`'s input; the query's own input is bounded before it is hashed into a group key. */
@@ -202,17 +211,30 @@ class RolledBack extends Error {
  */
 export function initTether<Ctx extends object = object>() {
   return {
-    create<Client extends TetherPrismaClient>(options: TetherOptions<Client, Ctx>) {
-      return createTether<Client, Ctx>(options);
+    create<Client extends TetherPrismaClient, Transformer extends DataTransformerOptions | undefined = undefined>(
+      options: TetherOptions<Client, Ctx> & { transformer?: Transformer },
+    ) {
+      return createTether<Client, Ctx, Transformer>(options);
     },
   };
 }
 
-function createTether<Client extends TetherPrismaClient, Ctx extends object>(options: TetherOptions<Client, Ctx>) {
+function createTether<Client extends TetherPrismaClient, Ctx extends object, Transformer extends DataTransformerOptions | undefined>(
+  options: TetherOptions<Client, Ctx> & { transformer?: Transformer },
+) {
   // No stack traces in error shapes in any mode (tRPC adds them whenever isDev), database errors
-  // typed (errors/), `data.retryable` on limits and busy answers.
-  const t = initTRPC.context<Ctx>().create({ isDev: false, errorFormatter: tetherErrorFormatter });
+  // typed (errors/), `data.retryable` on limits and busy answers. The app's transformer (its type
+  // tells clients whether values arrive transformed) serializes live messages once per result.
+  const runtimeOptions = {
+    isDev: false as const,
+    errorFormatter: tetherErrorFormatter,
+    transformer: (options.transformer ? liveAwareTransformer(options.transformer) : undefined) as Transformer,
+  };
+  // tRPC's shape check cannot see through the generic transformer: the options are exactly these.
+  const t = initTRPC.context<Ctx>().create<typeof runtimeOptions>(runtimeOptions as never);
   const { store, schema } = options;
+  // Without a transformer, a BigInt in a live result ends its subscription with a clear error.
+  const jsonGuard = liveJsonGuard(schema, options.transformer !== undefined);
   const log = store.log;
   const guard = options.auth?.sessions ?? null;
   const scope = options.scope ?? (guard ? sessionScope : defaultScope);
@@ -384,7 +406,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
       });
       for await (const event of events) {
         if (sessionEnded?.aborted) break; // nothing more once the session is over
-        yield tracked(event.id, event.message);
+        jsonGuard?.(input.path, event.message);
+        yield tracked(event.id, markLiveMessage(event.message));
       }
       if (sessionEnded?.aborted) throw sessionEnded.reason;
     } finally {
@@ -680,4 +703,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
   return tether;
 }
 
-export type Tether<Client extends TetherPrismaClient, Ctx extends object> = ReturnType<typeof createTether<Client, Ctx>>;
+export type Tether<
+  Client extends TetherPrismaClient,
+  Ctx extends object,
+  Transformer extends DataTransformerOptions | undefined = undefined,
+> = ReturnType<typeof createTether<Client, Ctx, Transformer>>;

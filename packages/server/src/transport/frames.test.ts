@@ -32,6 +32,19 @@ describe("encodeFrame", () => {
     expect(spy.mock.calls.filter(([value]) => value === own)).toHaveLength(0); // stringified whole, twice
     spy.mockRestore();
   });
+
+  it("with a data transformer, stringifies a live message's serialized part once for many frames", () => {
+    const spy = vi.spyOn(JSON, "stringify");
+    // What procedures/liveTransformer.ts sends: the transformer's output of the big part, one object per result.
+    const value = { json: [{ id: "b", at: "1970-01-01T00:00:00.000Z" }], meta: { values: { "0.at": ["Date"] } } };
+    const serialized = { $tetherLive: { kind: "full", version: 1, position: "1" }, part: "data", value };
+    for (let id = 1; id <= 100; id += 1) {
+      const encoded = encodeFrame(frame(id, { ...serialized }), true);
+      expect(JSON.parse(encoded)).toEqual(JSON.parse(JSON.stringify(frame(id, serialized))));
+    }
+    expect(spy.mock.calls.filter(([arg]) => arg === value)).toHaveLength(1);
+    spy.mockRestore();
+  });
 });
 
 describe("encodeFrame's template for tRPC's tracked frames", () => {

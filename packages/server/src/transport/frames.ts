@@ -1,4 +1,4 @@
-import { LIVE_PROCEDURE } from "@tether/protocol";
+import { isSerializedLiveMessage, LIVE_PROCEDURE } from "@tether/protocol";
 import type { Encoder } from "@trpc/server/adapters/ws";
 
 /**
@@ -57,8 +57,12 @@ function jsonWithShared(value: unknown, path: readonly string[]): string {
   return withKey(shell, key, jsonWithShared(inner, rest));
 }
 
-/** Where the big part of a live message is: `data` (full) or `patch`. */
+/**
+ * Where the big part of a live message is: `data` (full) or `patch`; with a data transformer, the
+ * `value` of the serialized message (procedures/liveTransformer.ts), shared by identity the same way.
+ */
 function bigPartOf(message: unknown): string | null {
+  if (isSerializedLiveMessage(message)) return "value" in message ? "value" : null;
   if (!isPlainObject(message)) return null;
   if (message.kind === "full" && "data" in message) return "data";
   if (message.kind === "patch" && "patch" in message) return "patch";

@@ -1,0 +1,53 @@
+import { TRPCError } from "@trpc/server";
+import type { LiveMessage } from "@tether/protocol";
+import type { SchemaMeta } from "../schema/index.ts";
+
+/**
+ * Where `value` holds a BigInt (`[3].count`), or null. JSON has no BigInt: `JSON.stringify` throws on
+ * one. Values with their own `toJSON` (Date, Decimal, Buffer) and typed arrays are taken as JSON
+ * writes them. Walks with an explicit stack, so depth cannot overflow it.
+ */
+export function bigIntPath(value: unknown): string | null {
+  const stack: Array<[unknown, string]> = [[value, ""]];
+  while (stack.length > 0) {
+    const [item, path] = stack.pop()!;
+    if (typeof item === "bigint") return path || "(the value)";
+    if (typeof item !== "object" || item === null || ArrayBuffer.isView(item)) continue;
+    if (typeof (item as { toJSON?: unknown }).toJSON === "function") continue;
+    if (Array.isArray(item)) item.forEach((child, i) => stack.push([child, `${path}[${i}]`]));
+    else for (const [key, child] of Object.entries(item)) stack.push([child, `${path}.${key}`]);
+  }
+  return null;
+}
+
+/**
+ * Without a data transformer, a live result holding a BigInt (a `BigInt` column) cannot go out as
+ * JSON: tRPC's encoders would throw on every frame — over WebSocket the client would retry forever,
+ * over SSE the stream would just break. This check ends such a subscription instead with one typed,
+ * permanent error (UNPROCESSABLE_CONTENT) that says what to do. It runs only when the schema has a
+ * BigInt column and no transformer is set, and once per result object (cached by identity: the
+ * reactor shares a result between subscribers), not once per subscriber.
+ */
+export function liveJsonGuard(schema: SchemaMeta, hasTransformer: boolean): ((path: string, message: LiveMessage) => void) | null {
+  if (hasTransformer) return null;
+  const bigIntColumns = Object.values(schema.models).some((model) => Object.values(model.fields).some((field) => field.type === "BigInt"));
+  if (!bigIntColumns) return null;
+  const checked = new WeakMap<object, string | null>();
+  const problemIn = (part: unknown): string | null => {
+    if (typeof part !== "object" || part === null) return bigIntPath(part);
+    let found = checked.get(part);
+    if (found === undefined) {
+      found = bigIntPath(part);
+      checked.set(part, found);
+    }
+    return found;
+  };
+  return (path, message) => {
+    const at = message.kind === "full" ? problemIn(message.data) : message.kind === "patch" ? problemIn(message.patch) : null;
+    if (at === null) return;
+    throw new TRPCError({
+      code: "UNPROCESSABLE_CONTENT",
+      message: `live query ${path} returned a BigInt (at ${at}), which JSON cannot carry: give initTether and the client the same data transformer (superjson; see docs/transformers.md)`,
+    });
+  };
+}
