@@ -96,6 +96,9 @@ afterEach(() => {
 
 describe("LiveQueryRegistry", () => {
   it("shares one subscription per cache entry and unsubscribes after the last user leaves", async () => {
+    // The registry's timers on a fake clock: "still open after the delay" is then a fact about
+    // the timers that were due, not about how fast this machine ran.
+    vi.useFakeTimers();
     const { fake, registry } = setup({ unsubscribeDelayMs: 20 });
     const a = registry.acquire(target("p1"));
     const b = registry.acquire(target("p1"));
@@ -106,16 +109,20 @@ describe("LiveQueryRegistry", () => {
     ]);
     a.release();
     a.release(); // idempotent: must not steal b's reference
-    await new Promise((r) => setTimeout(r, 40));
+    await vi.advanceTimersByTimeAsync(40);
     expect(fake.open()).toHaveLength(2);
     b.release();
     // Re-acquired within the delay (StrictMode, a route change): the same stream is kept.
+    await vi.advanceTimersByTimeAsync(19);
     const again = registry.acquire(target("p1"));
-    await new Promise((r) => setTimeout(r, 40));
+    await vi.advanceTimersByTimeAsync(40);
     expect(fake.streams).toHaveLength(2);
     again.release();
     other.release();
-    await vi.waitFor(() => expect(fake.open()).toHaveLength(0));
+    await vi.advanceTimersByTimeAsync(19);
+    expect(fake.open()).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fake.open()).toHaveLength(0);
     expect(registry.stats().queries).toBe(0);
   });
 
@@ -187,21 +194,25 @@ describe("LiveQueryRegistry", () => {
   });
 
   it("retries a failed subscription unless the error is the caller's", async () => {
+    vi.useFakeTimers();
     const { fake, registry } = setup();
     const t = target("p1");
     registry.acquire(t);
     fake.main().handlers.onError(Object.assign(new Error("db down"), { data: { code: "INTERNAL_SERVER_ERROR" } }));
     expect(registry.state(t.hash).status).toBe("error");
-    await vi.waitFor(() => expect(fake.open()).toHaveLength(1));
+    await vi.advanceTimersByTimeAsync(1); // the first retry's delay (retry.initialDelayMs)
+    expect(fake.open()).toHaveLength(1);
     expect(fake.streams).toHaveLength(2);
 
     fake.main().handlers.onError(Object.assign(new Error("bad input"), { data: { code: "BAD_REQUEST" } }));
-    await new Promise((r) => setTimeout(r, 30));
+    // Far past the longest retry delay (retry.maxDelayMs): a retry would have been due.
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(fake.streams).toHaveLength(2);
     expect(registry.state(t.hash)).toMatchObject({ status: "error" });
   });
 
   it("waitForCommit resolves once every live query's position includes the commit", async () => {
+    vi.useFakeTimers();
     const { fake, registry } = setup();
     const t1 = target("p1");
     const t2 = target("p2");
@@ -215,7 +226,7 @@ describe("LiveQueryRegistry", () => {
       .waitForCommit(["105"], { hashOf: hashKey, probeDelayMs: 10_000 })
       .then(() => (resolved = true));
     s1!.handlers.onData({ id: "2.h2", data: patch(2, ["x"], [{ id: "x" }], "100:105") });
-    await new Promise((r) => setTimeout(r, 10));
+    await vi.advanceTimersByTimeAsync(9_999); // everything due short of the probe (probeDelayMs)
     expect(resolved).toBe(false); // p2 has not reported 105 yet
     s2!.handlers.onData({ id: "2.k2", data: patch(2, [], [], "106:") });
     await waiting;
@@ -280,12 +291,16 @@ describe("positions and backoff", () => {
   });
 
   it("a backoff wait ends early on wake()", async () => {
+    // On a fake clock that never moves: only wake() can end the 60 s wait.
+    vi.useFakeTimers();
     const backoff = new Backoff({ initialDelayMs: 60_000, jitter: 0 });
-    const started = Date.now();
-    const waited = backoff.wait();
+    let woke: boolean | undefined;
+    void backoff.wait().then((go) => (woke = go));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woke).toBeUndefined();
     backoff.wake();
-    expect(await waited).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1000);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woke).toBe(true);
     backoff.close();
     expect(await backoff.wait()).toBe(false);
   });
