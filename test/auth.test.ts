@@ -11,7 +11,7 @@ import {
 import { EventSource } from "eventsource";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { applyListPatch, type LiveMessage } from "@tether/protocol";
+import { applyListPatch, ManualClock, type LiveMessage } from "@tether/protocol";
 import { createTetherAuth, type TetherAuth } from "@tether/server";
 import { createTetherServer, type TetherServer } from "@tether/server/adapters/node";
 import { schema } from "../generated/tether/index.ts";
@@ -24,7 +24,7 @@ const PASSWORD = "correct horse battery staple";
 const MAX_BODY = 20_000;
 const GENEROUS_AUTH_LIMITS = { signIn: { window: 60, max: 10_000 }, signUp: { window: 60, max: 10_000 } };
 
-type ProjectRow = { id: string; ownerId: string; tasks: Array<{ id: string; title: string }> };
+type ProjectRow = { id: string; name: string; ownerId: string; tasks: Array<{ id: string; title: string }> };
 
 const codeOf = (error: unknown) =>
   error instanceof TRPCClientError ? (error.data as { code?: string } | undefined)?.code ?? error.message : `not a client error: ${String(error)}`;
@@ -42,6 +42,8 @@ describe.each(engines)("auth on %s", (engine) => {
   let auth: TetherAuth;
   let app: ReturnType<typeof buildSecuredApp>;
   let server: TetherServer;
+  /** The clock that ends subscriptions at their session's expiry (better-auth keeps the real one). */
+  let clock: ManualClock;
   const cleanups: Array<() => unknown> = [];
 
   beforeEach(async () => {
@@ -50,7 +52,8 @@ describe.each(engines)("auth on %s", (engine) => {
     closeStore = made.close;
     // These tests sign up and in many times a minute from one address: generous explicit limits
     // (the defaults are tested in defaultLimits.test.ts).
-    auth = createTetherAuth({ store, schema, secret: SECRET, rateLimit: GENEROUS_AUTH_LIMITS });
+    clock = new ManualClock();
+    auth = createTetherAuth({ store, schema, secret: SECRET, rateLimit: GENEROUS_AUTH_LIMITS, clock });
     app = buildSecuredApp(store, { auth });
     server = await createTetherServer({
       router: app.router,
@@ -262,20 +265,31 @@ describe.each(engines)("auth on %s", (engine) => {
     const moved = subscribeLive<ProjectRow[]>(client, "projects.list");
     await until(() => moved.state.data !== undefined);
     // Moved into the past (e.g. an admin expiring it): seen on the change feed.
-    await store.db.session.updateMany({ where: { userId: alice.userId }, data: { expiresAt: new Date(Date.now() - 1) } });
+    await store.db.session.updateMany({ where: { userId: alice.userId }, data: { expiresAt: new Date(clock.now() - 1) } });
     await until(() => moved.state.error !== undefined);
     expect(codeOf(moved.state.error)).toBe("UNAUTHORIZED");
 
     // Reached: shortened to expire in 1.5 s (better-auth would extend a session in use when
-    // authenticating, so shorten it once the subscription runs). The timer ends it at expiry.
+    // authenticating, so shorten it once the subscription runs). The timer ends it at expiry, on
+    // the test's clock: 1.5 s pass in no time, and "not a millisecond sooner" is exact.
     const bob = await signUp("bob");
     const bobLive = subscribeLive<ProjectRow[]>(wsClient({ cookie: bob.cookie }), "projects.list");
     await until(() => bobLive.state.data !== undefined);
-    const expiresAt = Date.now() + 1500;
-    await store.db.session.updateMany({ where: { userId: bob.userId }, data: { expiresAt: new Date(expiresAt) } });
+    clock.advance(Date.now() - clock.now()); // to real time: better-auth's clock
+    await store.db.session.updateMany({ where: { userId: bob.userId }, data: { expiresAt: new Date(clock.now() + 1500) } });
+    // Barrier: the session watcher sees each change before the reactor does, so once Bob's list
+    // shows a later write, his new expiry is armed (and, the second time, his stream still runs).
+    const seesProject = async (name: string) => {
+      await store.db.project.create({ data: { name, ownerId: bob.userId } });
+      await until(() => bobLive.state.data?.some((project) => project.name === name) === true);
+    };
+    await seesProject("after the expiry moved");
+    clock.advance(1499);
+    await seesProject("a millisecond before expiry");
+    expect(bobLive.state.error).toBeUndefined();
+    clock.advance(1);
     await until(() => bobLive.state.error !== undefined);
     expect(codeOf(bobLive.state.error)).toBe("UNAUTHORIZED");
-    expect(bobLive.state.endedAt).toBeGreaterThanOrEqual(expiresAt);
   });
 
   it("keeps better-auth's tables out of ctx.db", async () => {

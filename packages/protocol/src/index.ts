@@ -12,3 +12,4 @@ export * from "./crdt.ts";
 export * from "./presence.ts";
 export * from "./jobs.ts";
 export * from "./workflows.ts";
+export * from "./clock.ts";

@@ -9,7 +9,7 @@ import {
   type LiveTarget,
   type LiveTransport,
 } from "./liveQuery.ts";
-import { parseCommitHeader, positionIncludes } from "@tether/protocol";
+import { ManualClock, parseCommitHeader, positionIncludes } from "@tether/protocol";
 import type { LiveInput, LiveMessage } from "@tether/protocol";
 
 /** A transport that records every subscription and lets the test push messages into it. */
@@ -290,17 +290,26 @@ describe("positions and backoff", () => {
     expect([0, 1, 2, 10].map((a) => at(a, 0))).toEqual([50, 100, 200, 500]);
   });
 
-  it("a backoff wait ends early on wake()", async () => {
-    // On a fake clock that never moves: only wake() can end the 60 s wait.
-    vi.useFakeTimers();
-    const backoff = new Backoff({ initialDelayMs: 60_000, jitter: 0 });
+  it("a backoff wait ends after its delay on its clock, or early on wake()", async () => {
+    const clock = new ManualClock(0);
+    const backoff = new Backoff({ initialDelayMs: 100, jitter: 0, clock });
+    let waited: boolean | undefined;
+    void backoff.wait().then((go) => (waited = go));
+    clock.advance(99);
+    await Promise.resolve();
+    expect(waited).toBeUndefined();
+    clock.advance(1);
+    await Promise.resolve();
+    expect(waited).toBe(true);
+    // The next wait is 200 ms; the clock does not move: only wake() can end it.
     let woke: boolean | undefined;
     void backoff.wait().then((go) => (woke = go));
-    await vi.advanceTimersByTimeAsync(0);
+    await Promise.resolve();
     expect(woke).toBeUndefined();
     backoff.wake();
-    await vi.advanceTimersByTimeAsync(0);
+    await Promise.resolve();
     expect(woke).toBe(true);
+    expect(clock.pending).toBe(0);
     backoff.close();
     expect(await backoff.wait()).toBe(false);
   });
