@@ -12,6 +12,8 @@ export default defineConfig({
     // npm test's 15-minute budget: they run with the fault suite (`npm run test:faults`).
     exclude: ["**/node_modules/**", "test/bench/**", "test/e2e/**", "test/redteamWorkflows/crash.test.ts"],
     // Safety bounds only (tests wait for conditions): generous, so a loaded 2-core machine fails nothing by starving.
+    // One migrated PGlite database per run, loaded by every PGlite test store (test/support/pgliteTemplate.ts).
+    globalSetup: ["test/support/pgliteTemplate.ts"],
     testTimeout: 90_000,
     hookTimeout: 240_000,
     // Each file opens its own databases; PGlite is CPU-heavy, so keep parallelism modest on 2 cores.

@@ -113,11 +113,14 @@ describe.each(engines)("the demo's project sharing on %s", (engine) => {
     expect(await store.db.projectMember.count()).toBe(0);
     // A later write Carol's groups would re-run on, if they depended on it: still nothing.
     await caller(ALICE).tasks.add({ projectId: "a1", title: "after" });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The barrier: a project of Carol's own, committed after that write. The reactor takes changes
+    // in commit order, so once her list shows it, whatever "after" caused has been delivered.
+    await store.db.project.create({ data: { id: "c1", name: "Carol's own", ownerId: "carol" } });
+    await carolProjects.until(() => carolProjects.state.data!.some((p) => p.id === "c1"));
     for (const message of [...carolProjects.state.messages, ...carolTasks.state.messages]) {
       expect(JSON.stringify(message)).not.toMatch(/Alpha|secret|alpha task|after/);
     }
-    expect(carolProjects.state.data).toEqual([]);
+    expect(carolProjects.state.data!.map((p) => p.id)).toEqual(["c1"]);
     expect(carolTasks.state.data).toEqual([]);
 
     // The note's presence room: only people who can read the project may join it.

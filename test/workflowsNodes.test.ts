@@ -4,7 +4,7 @@
 // runs b once and never a; the sleeping one wakes no sooner than its persisted deadline. On
 // Postgres the other node runs before the kill (two live nodes, one dies); on PGlite (one
 // process's database) it starts after the kill on the same data directory.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -33,14 +33,17 @@ describe.each(engines)("workflows across nodes on %s", (engine) => {
     }
     const target = { url: database?.url, dataDir: dataDir ?? undefined };
     const watch = ["inside", "between", "sleepy"];
-    // On Postgres B starts before the kill (tens of seconds on a loaded machine): the sleep must
-    // outlast that so the deadline comes after the kill. On PGlite the kill follows at once.
-    const sleepMs = engine === "postgres" ? 60_000 : 8_000;
-    const a = startNodeProcess("test/support/workflowNode.ts", "WORKFLOW_NODE", { ...target, node: "A", start: true, sleepMs });
+    // The sleepy run's first step is held on A until B is up (on Postgres B starts before the
+    // kill, which takes tens of seconds on a loaded machine): its sleep then starts right before
+    // the kill, so a short sleep still ends after it.
+    const sleepMs = 8_000;
+    const releaseFile = join(mkdtempSync(join(tmpdir(), "tether-workflows-release-")), "release");
+    cleanups.push(async () => rmSync(join(releaseFile, ".."), { recursive: true, force: true }));
+    const a = startNodeProcess("test/support/workflowNode.ts", "WORKFLOW_NODE", { ...target, node: "A", start: true, sleepMs, releaseFile });
     cleanups.push(() => a.stop());
     await a.line(/^HELD inside/, 300_000);
     await a.line(/^HELD between/, 300_000);
-    await a.line(/^PARKED sleepy/, 300_000);
+    await a.line(/^HELD sleepy/, 300_000);
 
     let b = null as ReturnType<typeof startNodeProcess> | null;
     if (engine === "postgres") {
@@ -48,6 +51,8 @@ describe.each(engines)("workflows across nodes on %s", (engine) => {
       cleanups.push(() => b!.stop());
       await b.line(/^READY/, 300_000);
     }
+    writeFileSync(releaseFile, "");
+    await a.line(/^PARKED sleepy/, 300_000);
     await a.kill();
     const killedAt = Date.now();
     if (!b) {

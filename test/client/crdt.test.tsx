@@ -22,6 +22,7 @@ import {
 import type { TestRouter } from "../fixtures/app.ts";
 import { createTestStore, type AppStore } from "../support/databases.ts";
 import { random } from "../support/random.ts";
+import { waitFor as waitForCondition } from "../support/waitFor.ts";
 import { clientFor, renderWith, startServer, tether, type RunningServer } from "./support.tsx";
 
 const { useCrdtDoc } = tether;
@@ -122,13 +123,8 @@ function peer(persistence: CrdtPersistence | null = memoryCrdtPersistence()): Pe
   return { tether: client, sessions, network };
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> =>
+  waitForCondition(what, check, { timeoutMs });
 
 const bodyOf = (session: CrdtDocSession) => session.state.doc?.getText("body").toString();
 

@@ -20,7 +20,15 @@ for (const engine of engines) {
     beforeAll(async () => {
       const { store, close } = await createTestStore(engine);
       cleanups.push(close);
-      const tether = initTether<{ user: { id: string } | null }>().create({ store, schema, limits: { rate: false } });
+      // A handler that ignores its signal is abandoned `abandonAfterAbortMs` after the abort (and
+      // shutdown waits `shutdownTimeoutMs` for running ones): short here, since these handlers
+      // never return, so the 10 s defaults would only be waited out.
+      const tether = initTether<{ user: { id: string } | null }>().create({
+        store,
+        schema,
+        limits: { rate: false },
+        jobs: { limits: { abandonAfterAbortMs: 500, shutdownTimeoutMs: 1_000 } },
+      });
       const jobs = tether.jobs({
         hangTimeout: tether.job.input(z.object({})).options({ retries: 0, timeoutSeconds: 1 }).handler(async () => {
           await new Promise(() => undefined);

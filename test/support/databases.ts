@@ -4,9 +4,12 @@
  * Postgres fails the run instead of silently testing one engine.
  */
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { createStore, migrate, type Engine, type Store } from "@tether/server";
 import { PrismaClient } from "../../generated/prisma/client.ts";
+import { PGLITE_TEMPLATE_ENV } from "./pgliteTemplate.ts";
 
 export const POSTGRES_ADMIN_URL = process.env.TETHER_TEST_POSTGRES_URL ?? "postgres://root@127.0.0.1:5432/test";
 
@@ -65,6 +68,7 @@ export async function createTestStore(
   engine: Engine,
   options: { migrate?: boolean } = {},
 ): Promise<{ store: AppStore; database: TestDatabase; close(): Promise<void> }> {
+  if (engine === "pglite" && options.migrate !== false && process.env[PGLITE_TEMPLATE_ENV]) return migratedPgliteStore();
   const database = await createTestDatabase(engine);
   const store = await createStore({
     prisma: (adapter) => new PrismaClient({ adapter }),
@@ -80,6 +84,29 @@ export async function createTestStore(
     async close() {
       await store.close();
       await database.drop();
+    },
+  };
+}
+
+/** The run's migrated PGlite dump (see pgliteTemplate.ts), read once per test file. */
+let pgliteTemplate: Promise<Blob> | undefined;
+
+/** A fresh in-memory PGlite loaded from the run's migrated dump: the same database, made faster. */
+async function migratedPgliteStore(): Promise<{ store: AppStore; database: TestDatabase; close(): Promise<void> }> {
+  pgliteTemplate ??= readFile(process.env[PGLITE_TEMPLATE_ENV]!).then((bytes) => new Blob([bytes]));
+  const pglite = await PGlite.create({ loadDataDir: await pgliteTemplate });
+  const store = await createStore({
+    prisma: (adapter) => new PrismaClient({ adapter }),
+    pglite,
+    reconnect: { initialDelayMs: 20, maxDelayMs: 500 },
+  });
+  return {
+    store,
+    database: { engine: "pglite", dataDir: "memory://", drop: async () => undefined },
+    async close() {
+      // A provided PGlite instance outlives its store: close it too.
+      await store.close();
+      await pglite.close();
     },
   };
 }

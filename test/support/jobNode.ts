@@ -20,8 +20,12 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 const app = buildJobsApp(store, {
   node: config.node,
   // Short timings: a dead worker's job is retried `heartbeatSeconds` (pg-boss's floor: 10) after
-  // its last heartbeat, found by a supervisor pass every second, with no retry delay.
-  jobs: { limits: { heartbeatSeconds: 10, heartbeatRefreshSeconds: 1, superviseIntervalSeconds: 1, retryDelaySeconds: 0, pollingIntervalSeconds: 0.5 } },
+  // its last heartbeat, found by a supervisor pass every second, with no retry delay. A graceful
+  // stop aborts the `wait` job still running after 1 s (it runs until aborted: the default 10 s
+  // grace would only be waited out).
+  jobs: {
+    limits: { heartbeatSeconds: 10, heartbeatRefreshSeconds: 1, superviseIntervalSeconds: 1, retryDelaySeconds: 0, pollingIntervalSeconds: 0.5, shutdownTimeoutMs: 1_000 },
+  },
   onRun: (run) => {
     say(`RUN ${run.name} ${run.jobId} ${run.attempt}`);
     if (config.barrier && run.name === "wait") void barrier();

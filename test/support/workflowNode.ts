@@ -3,16 +3,19 @@
  * the database the parent names (WORKFLOW_NODE: { url?, dataDir?, node, start?, watch? }).
  * Prints `READY`; with `start`, starts three runs as Alice and holds them: `inside` inside step b
  * (`HELD inside`), `between` between steps a and b (`HELD between`), `sleepy` in an 8 s durable
- * sleep (`PARKED sleepy`; `sleepMs`, default 8 s). With `watch`, prints `DONE <id> <status>` as each named run finishes.
+ * sleep (`PARKED sleepy`; `sleepMs`, default 8 s). With `releaseFile`, `sleepy`'s first step waits
+ * (`HELD sleepy`) until that file exists, so its sleep starts when the parent says, not at once.
+ * With `watch`, prints `DONE <id> <status>` as each named run finishes.
  * SIGTERM stops it gracefully.
  */
+import { existsSync } from "node:fs";
 import { createStore, migrate } from "@tether/server";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { buildWorkflowsApp, WF_RUNS_SQL } from "../fixtures/workflowsApp.ts";
 import { userContext } from "../fixtures/securedApp.ts";
 import { waitFor } from "./waitFor.ts";
 
-const config = JSON.parse(process.env.WORKFLOW_NODE ?? "{}") as { url?: string; dataDir?: string; node: string; start?: boolean; sleepMs?: number; watch?: string[] };
+const config = JSON.parse(process.env.WORKFLOW_NODE ?? "{}") as { url?: string; dataDir?: string; node: string; start?: boolean; sleepMs?: number; releaseFile?: string; watch?: string[] };
 const store = await createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: config.url, dataDir: config.dataDir });
 await migrate({ sql: store.sql, migrationsDir: "prisma/migrations" });
 await store.sql.exec(WF_RUNS_SQL);
@@ -27,6 +30,11 @@ const app = buildWorkflowsApp(store, {
     if (config.start && workflowId === "inside" && step === "b") {
       say("HELD inside");
       return hold();
+    }
+    if (config.start && config.releaseFile && workflowId === "sleepy" && step === "before") {
+      say("HELD sleepy");
+      const releaseFile = config.releaseFile;
+      return waitFor("sleepy released", () => existsSync(releaseFile), { timeoutMs: 600_000 });
     }
   },
   onBetween: (workflowId) => {

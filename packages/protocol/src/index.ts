@@ -13,3 +13,4 @@ export * from "./presence.ts";
 export * from "./jobs.ts";
 export * from "./workflows.ts";
 export * from "./transformer.ts";
+export * from "./clock.ts";

@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from "@tether/protocol";
+
 /**
  * Reconnect delays: exponential, capped, with jitter so that a server restart does not see every
  * client come back in the same millisecond (a thundering herd).
@@ -16,6 +18,8 @@ export interface BackoffOptions {
   jitter?: number;
   /** Source of randomness (tests). Default Math.random. */
   random?: () => number;
+  /** What the waits run on (tests: a ManualClock). Default the system clock. */
+  clock?: Clock;
 }
 
 export const DEFAULT_BACKOFF: Required<BackoffOptions> = {
@@ -24,6 +28,7 @@ export const DEFAULT_BACKOFF: Required<BackoffOptions> = {
   factor: 2,
   jitter: 0.5,
   random: Math.random,
+  clock: systemClock,
 };
 
 /** The delay before retry number `attempt` (0-based). */
@@ -59,14 +64,15 @@ export class Backoff {
   wait(): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
     const delay = backoffDelay(this.attempt, this.options);
+    const clock = this.options.clock ?? DEFAULT_BACKOFF.clock;
     this.attempt += 1;
     return new Promise<boolean>((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         this.sleepers.delete(done);
         resolve(!this.closed);
       };
-      const timer = setTimeout(done, delay);
+      const timer = clock.setTimeout(done, delay);
       this.sleepers.add(done);
     });
   }

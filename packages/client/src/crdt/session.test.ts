@@ -3,7 +3,7 @@
 // The real server is exercised in test/client/crdt.test.tsx; this covers the session's own
 // logic (outbox, coalescing, offline, persistence) fast and deterministically.
 import { LoroDoc, VersionVector } from "loro-crdt";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { fromBase64, toBase64 } from "@tether/protocol";
 import { memoryCrdtPersistence, type CrdtPersistence } from "./persistence.ts";
 import type { CrdtPushInput, CrdtVersionInput } from "@tether/protocol";
@@ -93,6 +93,7 @@ class FakeLink implements CrdtTransport {
 const sessions: CrdtDocSession[] = [];
 afterEach(async () => {
   for (const s of sessions.splice(0)) await s.dispose();
+  vi.useRealTimers();
 });
 
 function open(link: FakeLink, persistence: CrdtPersistence | null = null) {
@@ -102,13 +103,15 @@ function open(link: FakeLink, persistence: CrdtPersistence | null = null) {
   return session;
 }
 
+/** Waits for `check`; under fake timers each poll also moves the fake clock by the interval. */
 async function until(check: () => boolean, timeoutMs = 2000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await vi.waitFor(() => {
+    if (!check()) throw new Error("condition not reached in time");
+  }, { timeout: timeoutMs, interval: 2 });
 }
+
+/** Far past the longest retry delay of `open` (retry.maxDelayMs): any retry would have been due. */
+const PAST_EVERY_RETRY_MS = 1_000;
 
 const text = (s: CrdtDocSession) => s.state.doc?.getText("body").toString();
 
@@ -164,6 +167,9 @@ describe("CrdtDocSession", () => {
   });
 
   it("keeps editing offline, then resubscribes from its version and sends the outbox", async () => {
+    // The session's retry timers on a fake clock: "still offline" is then checked after every
+    // retry that could have been due, not after a guess at how long one takes.
+    vi.useFakeTimers();
     const server = new FakeServer();
     server.doc.getText("body").insert(0, "base");
     server.doc.commit();
@@ -179,7 +185,7 @@ describe("CrdtDocSession", () => {
     b.state.doc!.getText("body").insert(0, "online");
     b.state.doc!.commit();
     await until(() => text(b) === "onlinebase" && b.state.status === "synced");
-    await new Promise((r) => setTimeout(r, 30));
+    await vi.advanceTimersByTimeAsync(PAST_EVERY_RETRY_MS);
     expect(a.state.status).toBe("offline");
     expect(text(a)).toBe("offline base");
     linkA.goOnline();
@@ -235,6 +241,7 @@ describe("CrdtDocSession", () => {
   });
 
   it("reports a permanent stream error and stops", async () => {
+    vi.useFakeTimers();
     const server = new FakeServer();
     const link = new FakeLink(server);
     link.stream = (_input, handlers) => {
@@ -244,7 +251,7 @@ describe("CrdtDocSession", () => {
     const a = open(link);
     await until(() => a.state.status === "error");
     expect(a.state.error).toEqual({ data: { code: "NOT_FOUND" } });
-    await new Promise((r) => setTimeout(r, 30));
+    await vi.advanceTimersByTimeAsync(PAST_EVERY_RETRY_MS);
     expect(a.stats.streams).toBe(1);
   });
 });

@@ -1,5 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import { describe, expect, it } from "vitest";
+import { ManualClock } from "@tether/protocol";
 import type { Change, FeedEvent } from "../feed/index.ts";
 import { LiveSessions, parseTimestamp } from "./liveSessions.ts";
 
@@ -18,19 +19,21 @@ const tx = (...changes: Change[]): FeedEvent => ({ type: "transaction", xid: "1"
 /** How the trigger captures a timestamp(3): no zone, UTC. */
 const captured = (ms: number) => new Date(ms).toISOString().replace("Z", "");
 
-function setup(lookup: (ids: string[]) => Promise<Map<string, Date>> = async () => new Map()) {
-  return new LiveSessions({ table: "Session", lookup });
+function setup(lookup: (ids: string[]) => Promise<Map<string, Date>> = async () => new Map(), clock?: ManualClock) {
+  return new LiveSessions({ table: "Session", lookup, clock });
 }
 const ctxFor = (id: string, expiresAt: number) => ({ user: { id: "u" }, session: { id, expiresAt: new Date(expiresAt) } });
 const codeOf = (reason: unknown) => (reason instanceof TRPCError ? reason.code : String(reason));
 
 describe("LiveSessions", () => {
-  it("ends a subscription at its session's expiry (timer, no database change)", async () => {
-    const sessions = setup();
-    const started = Date.now();
-    const signal = sessions.admit(ctxFor("s1", started + 150), new AbortController().signal)!;
-    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  it("ends a subscription at its session's expiry (timer, no database change)", () => {
+    const clock = new ManualClock();
+    const sessions = setup(undefined, clock);
+    const signal = sessions.admit(ctxFor("s1", clock.now() + 150), new AbortController().signal)!;
+    clock.advance(149);
+    expect(signal.aborted).toBe(false);
+    clock.advance(1);
+    expect(signal.aborted).toBe(true);
     expect(codeOf(signal.reason)).toBe("UNAUTHORIZED");
   });
 

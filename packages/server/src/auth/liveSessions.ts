@@ -1,4 +1,5 @@
 import { TRPCError } from "@trpc/server";
+import { systemClock, type Clock, type ClockTimer } from "@tether/protocol";
 import type { CapturedRow, ChangeFeed, FeedEvent } from "../feed/index.ts";
 import type { Logger } from "../log/index.ts";
 import { sessionExpiry, type IdentityLike } from "./identity.ts";
@@ -31,6 +32,8 @@ export interface LiveSessionsOptions {
   /** Current expiry of sessions by id (missing = gone): used after a feed resync. */
   lookup(ids: string[]): Promise<Map<string, Date>>;
   log?: Logger;
+  /** What "now" and the expiry timers run on. Default: the system clock (tests: a ManualClock). */
+  clock?: Clock;
 }
 
 interface Holder {
@@ -41,7 +44,7 @@ interface Entry {
   readonly id: string;
   expiresAt: number;
   readonly holders: Set<Holder>;
-  timer: NodeJS.Timeout | null;
+  timer: ClockTimer | null;
   ended: TRPCError | null;
 }
 
@@ -60,8 +63,10 @@ export class LiveSessions implements SessionGuard {
   private readonly feedStarters: Array<() => Promise<void>> = [];
   private readonly idColumn: string;
   private readonly expiresAtColumn: string;
+  private readonly clock: Clock;
 
   constructor(private readonly options: LiveSessionsOptions) {
+    this.clock = options.clock ?? systemClock;
     this.idColumn = options.idColumn ?? "id";
     this.expiresAtColumn = options.expiresAtColumn ?? "expiresAt";
   }
@@ -78,7 +83,7 @@ export class LiveSessions implements SessionGuard {
   assertActive(ctx: unknown): void {
     const session = (ctx as IdentityLike | null)?.session;
     if (!session) return;
-    if (sessionExpiry(session) <= Date.now()) throw unauthorized("session expired");
+    if (sessionExpiry(session) <= this.clock.now()) throw unauthorized("session expired");
     const ended = this.entries.get(session.id)?.ended;
     if (ended) throw ended;
   }
@@ -141,7 +146,7 @@ export class LiveSessions implements SessionGuard {
       const expiresAt = parseTimestamp(row?.[this.expiresAtColumn]);
       if (expiresAt === null) continue; // column left out of the log: the timer still holds
       entry.expiresAt = expiresAt;
-      if (expiresAt <= Date.now()) this.end(entry, "session expired");
+      if (expiresAt <= this.clock.now()) this.end(entry, "session expired");
       else this.arm(entry); // refreshed (better-auth extends sessions in use)
     }
   }
@@ -168,7 +173,7 @@ export class LiveSessions implements SessionGuard {
       if (!entry || entry.ended) continue;
       const expiresAt = current.get(id);
       if (!expiresAt) this.end(entry, "session ended (signed out or revoked)");
-      else if (expiresAt.getTime() <= Date.now()) this.end(entry, "session expired");
+      else if (expiresAt.getTime() <= this.clock.now()) this.end(entry, "session expired");
       else {
         entry.expiresAt = expiresAt.getTime();
         this.arm(entry);
@@ -177,20 +182,23 @@ export class LiveSessions implements SessionGuard {
   }
 
   private arm(entry: Entry): void {
-    if (entry.timer) clearTimeout(entry.timer);
-    const delay = Math.max(0, entry.expiresAt - Date.now());
-    entry.timer = setTimeout(() => {
-      entry.timer = null;
-      if (entry.expiresAt <= Date.now()) this.end(entry, "session expired");
-      else this.arm(entry);
-    }, Math.min(delay, MAX_TIMER_MS));
-    entry.timer.unref();
+    if (entry.timer) this.clock.clearTimeout(entry.timer);
+    const delay = Math.max(0, entry.expiresAt - this.clock.now());
+    entry.timer = this.clock.setTimeout(
+      () => {
+        entry.timer = null;
+        if (entry.expiresAt <= this.clock.now()) this.end(entry, "session expired");
+        else this.arm(entry);
+      },
+      Math.min(delay, MAX_TIMER_MS),
+      { unref: true },
+    );
   }
 
   private end(entry: Entry, message: string): void {
     if (entry.ended) return;
     entry.ended = unauthorized(message);
-    if (entry.timer) clearTimeout(entry.timer);
+    if (entry.timer) this.clock.clearTimeout(entry.timer);
     entry.timer = null;
     for (const holder of entry.holders) holder.end(entry.ended);
     // Kept while WebSocket contexts still hold it, so their next call is refused too.
@@ -200,7 +208,7 @@ export class LiveSessions implements SessionGuard {
   private release(entry: Entry, holder: Holder): void {
     entry.holders.delete(holder);
     if (entry.holders.size > 0) return;
-    if (entry.timer) clearTimeout(entry.timer);
+    if (entry.timer) this.clock.clearTimeout(entry.timer);
     if (this.entries.get(entry.id) === entry) this.entries.delete(entry.id);
   }
 }

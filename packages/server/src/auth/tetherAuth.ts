@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import { betterAuth, type BetterAuthOptions } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
 import { fromNodeHeaders, toNodeHandler } from "better-auth/node";
+import type { Clock } from "@tether/protocol";
 import { createLogger, type Logger } from "../log/index.ts";
 import { findModel, type SchemaMeta } from "../schema/index.ts";
 import type { PrismaLike, Store } from "../store/index.ts";
@@ -55,6 +56,11 @@ export interface TetherAuthOptions<Client extends PrismaLike> {
   /** The sign-up transaction's limits when `onSignUp` is set; merged over {@link DEFAULT_SIGN_UP_TRANSACTION}. */
   signUpTransaction?: Partial<SignUpTransactionLimits>;
   log?: Logger;
+  /**
+   * The clock that ends live subscriptions at their session's `expiresAt`. Default: the system
+   * clock (tests: a `ManualClock` from @tether/protocol, to reach an expiry without waiting).
+   */
+  clock?: Clock;
 }
 
 /** The connection param a WebSocket / SSE client sends its session token in. */
@@ -178,6 +184,7 @@ export function createTetherAuth<Client extends PrismaLike>(options: TetherAuthO
       return new Map(rows.map((r) => [r.id, r.expiresAt]));
     },
     log,
+    clock: options.clock,
   });
   const nodeHandler = toNodeHandler(auth);
 

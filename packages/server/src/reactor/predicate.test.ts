@@ -231,11 +231,11 @@ describe("matchesWhere: LIKE semantics of Prisma's string filters (regression: w
     expect(affects(rs, insert("Task", task({ title: "release v2.2" })), schema)).toBe(false);
   });
 
-  it("matches many % quickly (no backtracking blow-up on user-supplied patterns)", () => {
-    const started = Date.now();
+  it("matches many % (no backtracking blow-up on user-supplied patterns)", () => {
+    // Backtracking over 31 wildcards and 5,000 characters would not finish in any test timeout:
+    // that, not a stopwatch, is what fails here.
     const pattern = "%a".repeat(30) + "%b";
     expect(onTask({ title: { contains: pattern } }, task({ title: "a".repeat(5000) }))).toBe("no-match");
-    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
 

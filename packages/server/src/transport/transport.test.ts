@@ -388,9 +388,8 @@ describe("createTetherServer.close()", () => {
     expect(await sse.hello.query()).toBe("hello world");
     expect(server.stats()).toMatchObject({ wsConnections: 1, sseConnections: 1 });
 
-    const started = Date.now();
+    // A close that waited for its clients to leave would never resolve (they stay connected).
     await server.close();
-    expect(Date.now() - started).toBeLessThan(2_000);
     expect(server.server.listening).toBe(false);
     expect(server.stats()).toMatchObject({ wsConnections: 0, sseConnections: 0 });
 

@@ -10,7 +10,7 @@ import {
   type LiveTarget,
   type LiveTransport,
 } from "./index.ts";
-import { parseCommitHeader, positionIncludes } from "@tether/protocol";
+import { ManualClock, parseCommitHeader, positionIncludes } from "@tether/protocol";
 import type { LiveInput, LiveMessage } from "@tether/protocol";
 
 /** A transport that records every subscription and lets the test push messages into it. */
@@ -195,21 +195,25 @@ describe("LiveQueryRegistry", () => {
   });
 
   it("retries a failed subscription unless the error is the caller's", async () => {
+    vi.useFakeTimers();
     const { fake, registry } = setup();
     const t = target("p1");
     registry.acquire(t);
     fake.main().handlers.onError(Object.assign(new Error("db down"), { data: { code: "INTERNAL_SERVER_ERROR" } }));
     expect(registry.state(t.hash).status).toBe("error");
-    await vi.waitFor(() => expect(fake.open()).toHaveLength(1));
+    await vi.advanceTimersByTimeAsync(1); // the first retry's delay (retry.initialDelayMs)
+    expect(fake.open()).toHaveLength(1);
     expect(fake.streams).toHaveLength(2);
 
     fake.main().handlers.onError(Object.assign(new Error("bad input"), { data: { code: "BAD_REQUEST" } }));
-    await new Promise((r) => setTimeout(r, 30));
+    // Far past the longest retry delay (retry.maxDelayMs): a retry would have been due.
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(fake.streams).toHaveLength(2);
     expect(registry.state(t.hash)).toMatchObject({ status: "error" });
   });
 
   it("waitForCommit resolves once every live query's position includes the commit", async () => {
+    vi.useFakeTimers();
     const { fake, registry } = setup();
     const t1 = target("p1");
     const t2 = target("p2");
@@ -223,7 +227,7 @@ describe("LiveQueryRegistry", () => {
       .waitForCommit(["105"], { hashOf: hashKey, probeDelayMs: 10_000 })
       .then(() => (resolved = true));
     s1!.handlers.onData({ id: "2.h2", data: patch(2, ["x"], [{ id: "x" }], "100:105") });
-    await new Promise((r) => setTimeout(r, 10));
+    await vi.advanceTimersByTimeAsync(9_999); // everything due short of the probe (probeDelayMs)
     expect(resolved).toBe(false); // p2 has not reported 105 yet
     s2!.handlers.onData({ id: "2.k2", data: patch(2, [], [], "106:") });
     await waiting;
@@ -318,13 +322,26 @@ describe("positions and backoff", () => {
     expect([0, 1, 2, 10].map((a) => at(a, 0))).toEqual([50, 100, 200, 500]);
   });
 
-  it("a backoff wait ends early on wake()", async () => {
-    const backoff = new Backoff({ initialDelayMs: 60_000, jitter: 0 });
-    const started = Date.now();
-    const waited = backoff.wait();
+  it("a backoff wait ends after its delay on its clock, or early on wake()", async () => {
+    const clock = new ManualClock(0);
+    const backoff = new Backoff({ initialDelayMs: 100, jitter: 0, clock });
+    let waited: boolean | undefined;
+    void backoff.wait().then((go) => (waited = go));
+    clock.advance(99);
+    await Promise.resolve();
+    expect(waited).toBeUndefined();
+    clock.advance(1);
+    await Promise.resolve();
+    expect(waited).toBe(true);
+    // The next wait is 200 ms; the clock does not move: only wake() can end it.
+    let woke: boolean | undefined;
+    void backoff.wait().then((go) => (woke = go));
+    await Promise.resolve();
+    expect(woke).toBeUndefined();
     backoff.wake();
-    expect(await waited).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1000);
+    await Promise.resolve();
+    expect(woke).toBe(true);
+    expect(clock.pending).toBe(0);
     backoff.close();
     expect(await backoff.wait()).toBe(false);
   });
