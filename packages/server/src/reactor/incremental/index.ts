@@ -1,0 +1,6 @@
+// Exact incremental maintenance of live results: single-model findMany results updated from the
+// change feed without a query, where that provably equals a re-run (else the group re-runs).
+export { applyChanges } from "./apply.ts";
+export { maintainedList, type MaintainedList } from "./maintainable.ts";
+export { loadOrderableColumns } from "./orderableColumns.ts";
+export type { OrderableColumns } from "./sortOrder.ts";
