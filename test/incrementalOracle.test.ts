@@ -7,6 +7,7 @@
 // incremental.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initTether } from "@tether/server";
+import { loadOrderableColumns } from "@tether/server/internal";
 import { z } from "zod";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
@@ -35,6 +36,32 @@ describe.each(engines)("incrementally maintained live queries on %s", (engine) =
     for (const p of PROJECTS) await store.sql.query(`INSERT INTO "Project" (id, name, "ownerId") VALUES ($1, $1, 'u1')`, [p]);
   });
   afterAll(async () => close?.());
+
+  it("orders in JavaScript only the columns whose Postgres order it reproduces", async () => {
+    const orderable = await loadOrderableColumns(store.sql);
+    for (const column of ["id", "title", "position", "done", "updatedAt", "createdAt"]) expect(orderable.has(`Task.${column}`), column).toBe(true);
+    // Under the database's collation: "C" on PGlite; libc "C.UTF-8" on the Postgres here is not bytewise by contract.
+    expect(orderable.has("Task.projectId")).toBe(engine === "pglite");
+  });
+
+  it("with incrementalUpdates off, every relevant change re-runs", async () => {
+    const tether = initTether<{ user: null }>().create({ store, schema, reactor: { incrementalUpdates: false } });
+    const router = tether.appRouter({
+      list: tether.query.query(({ ctx }) => ctx.db.task.findMany({ orderBy: [{ position: "asc" }, { id: "asc" }] })),
+    });
+    const caller = tether.createCallerFactory(router)({ user: null });
+    const controller = new AbortController();
+    const live = collectLive<Array<{ id: string }>>((await caller.$live({ path: "list", input: undefined })) as AsyncIterable<unknown>, controller);
+    await live.until(() => live.state.version === 1);
+    await store.sql.query(`INSERT INTO "Task" (id, "projectId", title, "updatedAt") VALUES ('off1', 'p0', 'off', now())`);
+    await live.until(() => live.state.data?.some((t) => t.id === "off1") === true);
+    expect(tether.stats.live()).toMatchObject({ incrementalUpdates: 0, reExecutions: 1 });
+    await store.sql.query(`DELETE FROM "Task" WHERE id = 'off1'`);
+    await live.until(() => live.state.data?.length === 0);
+    controller.abort();
+    await tether.close();
+    await live.stop();
+  });
 
   it("equals a fresh run after every batch of random writes", async () => {
     const tether = initTether<{ user: null }>().create({ store, schema });

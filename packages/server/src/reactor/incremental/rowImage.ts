@@ -1,5 +1,6 @@
 import type { CapturedRow } from "../../feed/index.ts";
 import type { FieldMeta, ModelMeta } from "../../schema/index.ts";
+import { TIMESTAMP } from "../predicate.ts";
 
 /** A row as Prisma returns it from a findMany without select/include: every scalar field. */
 export type PrismaRow = Record<string, unknown>;
@@ -19,8 +20,6 @@ export function returnedFields(model: ModelMeta): FieldMeta[] {
 export function convertibleModel(model: ModelMeta): boolean {
   return returnedFields(model).every((f) => !f.isList && (f.kind === "enum" || CONVERTIBLE.has(f.type)));
 }
-
-const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d(?::?\d\d)?)?$/;
 
 /**
  * `to_jsonb` of a timestamp(tz) as the Date Prisma returns. A timestamp without zone is UTC wall
