@@ -7,7 +7,7 @@
 // incremental.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initTether } from "@tether/server";
-import { loadOrderableColumns } from "@tether/server/internal";
+import { loadColumnFacts } from "@tether/server/internal";
 import { z } from "zod";
 import { schema } from "../generated/tether/index.ts";
 import { createTestStore, engines, type AppStore } from "./support/databases.ts";
@@ -38,10 +38,12 @@ describe.each(engines)("incrementally maintained live queries on %s", (engine) =
   afterAll(async () => close?.());
 
   it("orders in JavaScript only the columns whose Postgres order it reproduces", async () => {
-    const orderable = await loadOrderableColumns(store.sql);
+    const { exact, orderable } = await loadColumnFacts(store.sql);
     for (const column of ["id", "title", "position", "done", "updatedAt", "createdAt"]) expect(orderable.has(`Task.${column}`), column).toBe(true);
     // Under the database's collation: "C" on PGlite; libc "C.UTF-8" on the Postgres here is not bytewise by contract.
     expect(orderable.has("Task.projectId")).toBe(engine === "pglite");
+    expect(exact.has("Task.projectId")).toBe(true);
+    expect(exact.has("Attachment.data")).toBe(false); // bytea
   });
 
   it("with incrementalUpdates off, every relevant change re-runs", async () => {

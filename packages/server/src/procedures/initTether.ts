@@ -58,7 +58,7 @@ import {
   DEFAULT_WORKFLOW_LIMITS,
 } from "../workflows/index.ts";
 import { PresenceHub, presenceJoinInput, presenceSetInput, type PresenceOptions } from "../presence/index.ts";
-import { Reactor, createReadSetRecorder, loadOrderableColumns, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
+import { Reactor, createReadSetRecorder, loadColumnFacts, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
 import type { PrismaLike, Store } from "../store/index.ts";
 import { assertQueryPath, callQuery } from "./callByPath.ts";
@@ -283,7 +283,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object>(opt
     schema: withWorkflowModels(withJobsModel(schema)),
     log,
     config: options.reactor,
-    orderableColumns: () => loadOrderableColumns(store.sql),
+    columnFacts: () => loadColumnFacts(store.sql),
     feed: async () => {
       feed ??= await createChangeFeed({ sql: store.sql, log });
       // The session watcher sees each event before the reactor: a session's end is acted on

@@ -1,7 +1,7 @@
 export { Reactor } from "./reactor.ts";
 export type { LiveQueryRunner, LiveSubscribeRequest, ReactorOptions, ReactorStats, RunOutcome } from "./reactor.ts";
-export { loadOrderableColumns } from "./incremental/index.ts";
-export type { OrderableColumns } from "./incremental/index.ts";
+export { loadColumnFacts } from "./incremental/index.ts";
+export type { ColumnFacts } from "./incremental/index.ts";
 export { DEFAULT_REACTOR_CONFIG } from "./config.ts";
 export type { ReactorConfig } from "./config.ts";
 export { applyListPatch, diffLists } from "./liveMessage.ts";

@@ -9,7 +9,7 @@ import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import { diffLists, type LiveMessage } from "./liveMessage.ts";
 import { GroupIndex } from "./groupIndex.ts";
 import { ConcurrencyLimiter, TimeoutError } from "./limiter.ts";
-import { applyChanges, maintainedList, type OrderableColumns } from "./incremental/index.ts";
+import { NO_COLUMN_FACTS, applyChanges, maintainedList, type ColumnFacts } from "./incremental/index.ts";
 import { affects } from "./predicate.ts";
 import { QueryGroup, type GroupRun, type GroupState, type LiveEvent, type Subscriber } from "./queryGroup.ts";
 import { backoffDelay, isTransientError } from "./retry.ts";
@@ -38,8 +38,8 @@ export interface ReactorOptions {
   run: LiveQueryRunner;
   log: Logger;
   config?: Partial<ReactorConfig>;
-  /** The columns whose order incremental updates may reproduce (see incremental/orderableColumns.ts); none if absent. */
-  orderableColumns?: () => Promise<OrderableColumns>;
+  /** Column types and collations for incremental updates (incremental/columnFacts.ts); without them nothing is maintained. */
+  columnFacts?: () => Promise<ColumnFacts>;
 }
 
 export interface LiveSubscribeRequest {
@@ -131,7 +131,7 @@ export class Reactor {
   private handedThisTurn = 0;
   private turnTimer: NodeJS.Immediate | null = null;
   private closed = false;
-  private orderable: OrderableColumns = new Set();
+  private columns: ColumnFacts = NO_COLUMN_FACTS;
   private readonly counters = {
     executions: 0,
     reExecutions: 0,
@@ -155,11 +155,11 @@ export class Reactor {
   start(): Promise<void> {
     this.starting ??= (async () => {
       const feed = typeof this.options.feed === "function" ? await this.options.feed() : this.options.feed;
-      if (this.config.incrementalUpdates && this.options.orderableColumns) {
-        // Without it nothing is ordered in JavaScript: every maintained-looking group re-runs.
-        this.orderable = await this.options.orderableColumns().catch((error: unknown) => {
-          this.options.log.warn({ err: (error as Error).message }, "column order unknown: live queries re-run on every change");
-          return new Set<string>();
+      if (this.config.incrementalUpdates && this.options.columnFacts) {
+        // Without them no result is maintained: every relevant change re-runs its group.
+        this.columns = await this.options.columnFacts().catch((error: unknown) => {
+          this.options.log.warn({ err: (error as Error).message }, "column types unknown: live queries re-run on every change");
+          return NO_COLUMN_FACTS;
         });
       }
       this.feedSubscription = await feed.subscribe((event) => this.onFeedEvent(event));
@@ -476,7 +476,7 @@ export class Reactor {
       group.position = run.position;
       this.publish(group, result.outcome.data);
       group.maintained = this.config.incrementalUpdates && group.result?.cached
-        ? maintainedList(result.outcome.soleCall, result.outcome.data, group.result.serialized, this.options.schema, this.orderable)
+        ? maintainedList(result.outcome.soleCall, result.outcome.data, group.result.serialized, this.options.schema, this.columns)
         : null;
       this.setState(group, "idle");
       if (rerun || during.some((change) => affects(group.readSet!, change, this.options.schema))) this.markDirty(group);

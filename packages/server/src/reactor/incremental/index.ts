@@ -2,5 +2,4 @@
 // change feed without a query, where that provably equals a re-run (else the group re-runs).
 export { applyChanges } from "./apply.ts";
 export { maintainedList, type MaintainedList } from "./maintainable.ts";
-export { loadOrderableColumns } from "./orderableColumns.ts";
-export type { OrderableColumns } from "./sortOrder.ts";
+export { loadColumnFacts, NO_COLUMN_FACTS, type ColumnFacts } from "./columnFacts.ts";

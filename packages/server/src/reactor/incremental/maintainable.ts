@@ -1,7 +1,8 @@
 import type { ModelMeta, SchemaMeta } from "../../schema/index.ts";
 import type { SoleCall } from "../readSet.ts";
 import { convertibleModel, returnedFields, type PrismaRow } from "./rowImage.ts";
-import { sortKeysOf, type OrderableColumns, type SortKey } from "./sortOrder.ts";
+import type { ColumnFacts } from "./columnFacts.ts";
+import { sortKeysOf, type SortKey } from "./sortOrder.ts";
 
 /** A live result the reactor can keep up to date from the change feed alone (see apply.ts). */
 export interface MaintainedList {
@@ -31,16 +32,16 @@ export function maintainedList(
   data: unknown,
   published: string | null,
   schema: SchemaMeta,
-  orderable: OrderableColumns,
+  columns: ColumnFacts,
 ): MaintainedList | null {
   if (!call || call.operation !== "findMany" || call.result !== data || call.snapshot !== published) return null;
   const model = schema.models[call.model];
-  if (!model || !convertibleModel(model) || !Array.isArray(data)) return null;
+  if (!model || !convertibleModel(model, columns.exact) || !Array.isArray(data)) return null;
   const args = isObject(call.args) ? call.args : call.args === undefined ? {} : null;
   if (!args || Object.entries(args).some(([k, v]) => v !== undefined && !MAINTAINED_ARGS.has(k))) return null;
   const take = args.take;
   if (take !== undefined && !(typeof take === "number" && Number.isSafeInteger(take) && take > 0)) return null;
-  const order = sortKeysOf(args.orderBy, model, orderable);
+  const order = sortKeysOf(args.orderBy, model, columns.orderable);
   if (!order) return null;
   const names = returnedFields(model).map((f) => f.name).sort().join("\u0000");
   if (!data.every((row: unknown) => isObject(row) && Object.keys(row as PrismaRow).sort().join("\u0000") === names)) return null;

@@ -16,9 +16,13 @@ export function returnedFields(model: ModelMeta): FieldMeta[] {
   return Object.values(model.fields).filter((f) => f.kind === "scalar" || f.kind === "enum");
 }
 
-/** True when every returned field of `model` converts exactly (see CONVERTIBLE; enums are labels). */
-export function convertibleModel(model: ModelMeta): boolean {
-  return returnedFields(model).every((f) => !f.isList && (f.kind === "enum" || CONVERTIBLE.has(f.type)));
+/**
+ * True when every returned field of `model` converts exactly: its Prisma type (see CONVERTIBLE;
+ * enums are labels) and its column's database type (`exact`, see columnFacts.ts).
+ */
+export function convertibleModel(model: ModelMeta, exact: ReadonlySet<string>): boolean {
+  return returnedFields(model).every((f) =>
+    !f.isList && (f.kind === "enum" || CONVERTIBLE.has(f.type)) && exact.has(`${model.table}.${f.column ?? f.name}`));
 }
 
 /**

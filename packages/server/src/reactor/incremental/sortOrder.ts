@@ -8,18 +8,15 @@ export interface SortKey {
   readonly nullsFirst: boolean;
 }
 
-/** `${table}.${column}` of every column whose Postgres order Tether reproduces (see orderableColumns.ts). */
-export type OrderableColumns = ReadonlySet<string>;
-
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * A findMany `orderBy` as sort keys, or null unless it is a list of single-column terms on
- * orderable columns that ends with the model's (single-column) primary key: only then is the order
+ * orderable columns (ColumnFacts.orderable) that ends with the model's (single-column) primary key: only then is the order
  * of every pair of rows determined — without that unique last key, Postgres's order of ties is not.
  */
-export function sortKeysOf(orderBy: unknown, model: ModelMeta, orderable: OrderableColumns): SortKey[] | null {
+export function sortKeysOf(orderBy: unknown, model: ModelMeta, orderable: ReadonlySet<string>): SortKey[] | null {
   const terms = Array.isArray(orderBy) ? orderBy : orderBy === undefined ? [] : [orderBy];
   const keys: SortKey[] = [];
   for (const term of terms) {
