@@ -29,8 +29,12 @@ export function applyChanges(list: MaintainedList, rows: readonly PrismaRow[], c
     const id = (change.new ?? change.old)?.[pkColumn];
     if (change.old && change.new && change.old[pkColumn] !== id) return null; // a primary key moved
     const at = out.findIndex((row) => row[pk] === id);
-    // The cache must agree with the old row image: anything else means it is not what we think.
-    if (at >= 0 ? wasIn !== "match" : wasIn === "match" && complete) return null;
+    // The cache must agree with the old row image, value for value. It may not: a run's position
+    // is where the feed stood when it started, and its snapshot can hold changes committed just
+    // after, which the feed delivers later. Such a change finds its row already in a later state
+    // (caught here), or absent; applied to an absent row, it can only add the row, and the row's
+    // later change — delivered too — takes it out again, exactly or by leaving a full window (null).
+    if (at >= 0 ? wasIn !== "match" || !sameRow(out[at]!, change.old, list) : wasIn === "match" && complete) return null;
     if (at >= 0) out.splice(at, 1);
     if (isIn === "no-match") {
       if (at >= 0 && !complete) return null; // left a full window: the next row is the database's
@@ -52,6 +56,17 @@ export function applyChanges(list: MaintainedList, rows: readonly PrismaRow[], c
     }
   }
   return out;
+}
+
+/** The cached row holds exactly the values of the captured row image. */
+function sameRow(cached: PrismaRow, image: Change["old"], list: MaintainedList): boolean {
+  const old = image && toPrismaRow(image, list.model);
+  if (!old) return false;
+  return Object.keys(old).every((name) => {
+    const a = cached[name];
+    const b = old[name];
+    return a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : Object.is(a, b);
+  });
 }
 
 /** Where `row` goes in sorted `rows` (binary search); undefined when any comparison is undecidable. */

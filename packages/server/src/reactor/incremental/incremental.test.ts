@@ -160,6 +160,10 @@ describe("applying changes", () => {
     expect(applyChanges(all, rows, [insert({ id: "a", position: 5 })])).toBeNull(); // already there
     expect(applyChanges(all, rows, [remove({ id: "q", position: 5 })])).toBeNull(); // matched, complete, absent
     expect(applyChanges(all, rows, [update({ id: "a", projectId: "p2" }, { id: "a", projectId: "p1" })])).toBeNull(); // present, old did not match
+    // The run already saw this change (committed after its position, before its snapshot): the
+    // cached row is in the later state, not the change's old one.
+    expect(applyChanges(all, rows, [update({ id: "a", position: 4 }, { id: "a", position: 5 })])).toBeNull();
+    expect(ids(applyChanges(all, rows, [update({ id: "a", position: 5 }, { id: "a", position: 4 })]))).toEqual(["a", "b", "c"]);
   });
 
   it("orders NULLs as Postgres does and strings by code point (a bytewise collation)", () => {
