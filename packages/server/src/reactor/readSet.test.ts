@@ -263,6 +263,9 @@ describe("createReadSetRecorder", () => {
     expect(recorder.soleCall()!.result).toBe(rows);
     recorder.recordCall({ model: "User", operation: "count", args: {} })(3);
     expect(recorder.soleCall()).toBeNull(); // two operations
+    const count = createReadSetRecorder();
+    count.recordCall({ model: "Task", operation: "count", args: {} })(3);
+    expect(count.soleCall()).toBeNull(); // not a findMany: not kept
     const raw = createReadSetRecorder();
     raw.recordCall({ model: "Task", operation: "findMany", args: {} })([]);
     raw.recordRaw();

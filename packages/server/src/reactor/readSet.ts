@@ -36,7 +36,7 @@ export interface ReadSetRecorder {
   /** A model operation starts; the returned function receives its result when it has one. */
   recordCall(call: { model: string; operation: string; args: unknown }): (result: unknown) => void;
   readSet(): ReadSet;
-  /** The execution's only model operation and its result, when it ran exactly one and nothing raw. */
+  /** The execution's only model operation and its result, when it ran exactly one (a findMany) and nothing raw. */
   soleCall(): SoleCall | null;
 }
 
@@ -60,8 +60,9 @@ export function createReadSetRecorder(): ReadSetRecorder {
     recordCall(call) {
       const nth = ++calls;
       return (result) => {
-        // Snapshotted now, before the procedure's code resumes and could edit the rows in place.
-        if (nth === 1 && calls === 1) sole = { ...call, result, snapshot: stableStringify(result) };
+        // Snapshotted now, before the procedure's code resumes and could edit the rows in place;
+        // only a findMany's (the one operation incremental updates maintain): a re-run pays it.
+        if (nth === 1 && calls === 1 && call.operation === "findMany") sole = { ...call, result, snapshot: stableStringify(result) };
       };
     },
     readSet: () => ({ reads: [...reads], allTables }),
