@@ -296,10 +296,10 @@ export class Reactor {
   }
 
   /**
-   * A group published the result of `run` (null: it is gone, or was updated without a run): settled() waiters it was holding
-   * move on when that result includes their point — the run started after the wait began, or the
-   * group went idle (then no change processed since the run started affects it, so its result
-   * holds at the reactor's position, past every waiter's point).
+   * A group published the result of `run` (null: it is gone, or was updated without a run):
+   * settled() waiters it was holding move on when that result includes their point — the run
+   * started after the wait began, or the group went idle (then no change processed since the run
+   * started affects it, so its result holds at the reactor's position, past every waiter's point).
    */
   private groupSettled(group: QueryGroup, run: GroupRun | null): void {
     const idle = group.state === "idle";
