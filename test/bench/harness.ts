@@ -91,3 +91,35 @@ export async function collectGarbage(): Promise<boolean> {
   exposedGc();
   return true;
 }
+
+/**
+ * Drains in-process live streams and counts their messages; `reach(n)` resolves once n arrived.
+ * Woken by the messages, not polled: a polling loop would bill its own CPU to the measurement.
+ */
+export function messageCounter() {
+  let received = 0;
+  const waiting: { count: number; resolve: (() => void) | null } = { count: 0, resolve: null };
+  const drains: Promise<void>[] = [];
+  return {
+    received: () => received,
+    reach: (count: number) =>
+      received >= count ? Promise.resolve() : new Promise<void>((resolve) => Object.assign(waiting, { count, resolve })),
+    drain(stream: AsyncIterable<unknown>) {
+      drains.push((async () => {
+        try {
+          for await (const _ of stream) {
+            received += 1;
+            if (waiting.resolve && received >= waiting.count) {
+              waiting.resolve();
+              waiting.resolve = null;
+            }
+          }
+        } catch {
+          // aborted at the end
+        }
+      })());
+    },
+    /** Resolves once every drained stream ended. */
+    ended: () => Promise.allSettled(drains),
+  };
+}

@@ -17,7 +17,7 @@ import { z } from "zod";
 import { PrismaClient } from "../../generated/prisma/client.ts";
 import { schema } from "../../generated/tether/index.ts";
 import { createTestDatabase } from "../support/databases.ts";
-import { round, type BenchOptions, type BenchResult } from "./harness.ts";
+import { messageCounter, round, type BenchOptions, type BenchResult } from "./harness.ts";
 import { tetherInternals } from "@tether/server/internal";
 
 interface Variant {
@@ -77,28 +77,11 @@ async function measure(engine: Engine, variant: Variant, sizes: { projects: numb
     });
     const caller = tether.createCallerFactory(router)({ user: null });
     const controller = new AbortController();
-    let received = 0;
-    // Woken by the subscribers' messages, not polled: a polling loop would bill its own CPU.
-    const waiting: { count: number; resolve: (() => void) | null } = { count: 0, resolve: null };
-    const messagesReach = (count: number) =>
-      received >= count ? Promise.resolve() : new Promise<void>((resolve) => Object.assign(waiting, { count, resolve }));
-    const drains: Promise<void>[] = [];
+    const messages = messageCounter();
+    const messagesReach = messages.reach;
     for (let p = 0; p < sizes.projects; p++) {
       for (const path of ["page", "open", "project", "search"]) {
-        const stream = (await caller.$live({ path, input: { projectId: `p${p}` } })) as AsyncIterable<unknown>;
-        drains.push((async () => {
-          try {
-            for await (const _ of stream) {
-              received += 1;
-              if (waiting.resolve && received >= waiting.count) {
-                waiting.resolve();
-                waiting.resolve = null;
-              }
-            }
-          } catch {
-            // aborted at the end
-          }
-        })());
+        messages.drain((await caller.$live({ path, input: { projectId: `p${p}` } })) as AsyncIterable<unknown>);
       }
     }
     const groups = sizes.projects * 4;
@@ -109,7 +92,7 @@ async function measure(engine: Engine, variant: Variant, sizes: { projects: numb
       // (page, search and the project's first tasks show it, the open count flips), so each
       // round re-runs, diffs and sends one message per group.
       await store.sql.query(`UPDATE "Task" SET title = 'task 1' || $1::text || id, done = NOT done WHERE id LIKE '%t1'`, [String(r)]);
-      const got = received;
+      const got = messages.received();
       reactor.invalidateAll();
       await messagesReach(got + groups);
     };
@@ -124,7 +107,7 @@ async function measure(engine: Engine, variant: Variant, sizes: { projects: numb
     if (executions !== groups * sizes.rounds) throw new Error(`expected ${groups * sizes.rounds} re-executions, saw ${executions}`);
     controller.abort();
     await tether.close();
-    await Promise.allSettled(drains);
+    await messages.ended();
     const cpuMs = (cpu.user + cpu.system) / 1000;
     return {
       suite: "reexec",

@@ -58,7 +58,7 @@ import {
   DEFAULT_WORKFLOW_LIMITS,
 } from "../workflows/index.ts";
 import { PresenceHub, presenceJoinInput, presenceSetInput, type PresenceOptions } from "../presence/index.ts";
-import { Reactor, createReadSetRecorder, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
+import { Reactor, createReadSetRecorder, loadColumnFacts, trackReads, type ReactorConfig, type ReadSink } from "../reactor/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
 import type { PrismaLike, Store } from "../store/index.ts";
 import { captureCommitXid } from "../store/index.ts";
@@ -259,6 +259,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
   const forwarding: ReadSink = {
     record: (read) => liveReads.getStore()?.record(read),
     recordRaw: () => liveReads.getStore()?.recordRaw(),
+    recordCall: (call) => liveReads.getStore()?.recordCall(call) ?? (() => undefined),
   };
   const trackedDb = trackReads(baseDb, forwarding, schema) as unknown as Client;
   /** Runs `fn` as `ctx`'s call under policies (a no-op without any). */
@@ -305,6 +306,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
     schema: withWorkflowModels(withJobsModel(schema)),
     log,
     config: options.reactor,
+    columnFacts: () => loadColumnFacts(store.sql),
     feed: async () => {
       feed ??= await createChangeFeed({ sql: store.sql, log });
       // The session watcher sees each event before the reactor: a session's end is acted on
@@ -315,7 +317,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
       if (!router) throw new Error("live query before appRouter() was built");
       const recorder = createReadSetRecorder();
       const data = await liveReads.run(recorder, () => callQuery(router!, path, ctx, input, signal));
-      return { data, readSet: recorder.readSet() };
+      return { data, readSet: recorder.readSet(), soleCall: recorder.soleCall() };
     },
   });
 

@@ -56,6 +56,14 @@ export interface ReactorConfig {
    * statement per read.
    */
   multiplexStatements: boolean;
+  /**
+   * A live query whose execution was one single-model findMany (where / orderBy ending in the
+   * primary key / take), returned as is, is brought up to date from the changes themselves — no
+   * query — when that provably equals a re-run (reactor/incremental: exact row conversion,
+   * reproducible column order, no row leaving a full `take` window). Anything else re-runs. Off:
+   * every relevant change re-runs the query.
+   */
+  incrementalUpdates: boolean;
 }
 
 export const DEFAULT_REACTOR_CONFIG: ReactorConfig = {
@@ -71,4 +79,5 @@ export const DEFAULT_REACTOR_CONFIG: ReactorConfig = {
   maxQueuedMessagesPerSubscriber: 64,
   fanOutPerTurn: 64,
   multiplexStatements: false,
+  incrementalUpdates: true,
 };

@@ -1,12 +1,14 @@
 export { Reactor } from "./reactor.ts";
-export type { LiveQueryRunner, LiveSubscribeRequest, ReactorOptions, ReactorStats } from "./reactor.ts";
+export type { LiveQueryRunner, LiveSubscribeRequest, ReactorOptions, ReactorStats, RunOutcome } from "./reactor.ts";
+export { loadColumnFacts } from "./incremental/index.ts";
+export type { ColumnFacts } from "./incremental/index.ts";
 export { DEFAULT_REACTOR_CONFIG } from "./config.ts";
 export type { ReactorConfig } from "./config.ts";
 export { applyListPatch, diffLists } from "./liveMessage.ts";
 export type { ListPatch, LiveMessage } from "./liveMessage.ts";
 export type { GroupState, LiveEvent } from "./queryGroup.ts";
 export { createReadSetRecorder, readsOfOperation, trackReads } from "./readSet.ts";
-export type { Read, ReadSet, ReadSetRecorder, ReadSink } from "./readSet.ts";
+export type { Read, ReadSet, ReadSetRecorder, ReadSink, SoleCall } from "./readSet.ts";
 export { affects, matchesWhere } from "./predicate.ts";
 export { GroupIndex } from "./groupIndex.ts";
 export type { Match } from "./predicate.ts";

@@ -143,7 +143,8 @@ function toBigInt(value: unknown): bigint | number | undefined {
   return undefined;
 }
 
-const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d(?::?\d\d)?)?$/;
+/** A timestamp(tz) as `to_jsonb` writes it: wall time, up to 6 fraction digits, optional zone. */
+export const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d(?::?\d\d)?)?$/;
 
 /**
  * Microseconds since the epoch, exactly: Postgres timestamps have microsecond precision, which

@@ -1,6 +1,7 @@
 import { encodeEventId } from "@tether/protocol";
 import type { Change } from "../feed/index.ts";
 import type { SubscriberQueue } from "../queue/index.ts";
+import type { MaintainedList } from "./incremental/index.ts";
 import type { LiveMessage } from "./liveMessage.ts";
 import type { ReadSet } from "./readSet.ts";
 
@@ -70,6 +71,14 @@ export class QueryGroup {
   failedAttempts = 0;
   retryTimer: NodeJS.Timeout | null = null;
   executions = 0;
+  /** How the cached result can be kept up to date without a run (null: it cannot; see incremental/). */
+  maintained: MaintainedList | null = null;
+  /**
+   * While dirty: every change since the published result that may touch it, in commit order — what
+   * an incremental update applies. Null when the next result must come from a run (a sweep, a
+   * resync, a change during a run, or a group that is not maintained).
+   */
+  pendingChanges: Change[] | null = null;
 
   constructor(
     readonly key: string,

@@ -6,10 +6,11 @@ import { schema } from "../../../../generated/tether/index.ts";
 import type { Change, ChangeFeed, FeedEvent, FeedListener } from "../feed/index.ts";
 import { createLogger } from "../log/index.ts";
 import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
-import type { LiveMessage } from "./liveMessage.ts";
+import { applyListPatch, type LiveMessage } from "./liveMessage.ts";
 import type { LiveEvent } from "./queryGroup.ts";
 import { Reactor, type LiveQueryRunner } from "./reactor.ts";
 import type { ReadSet } from "./readSet.ts";
+import { stableStringify } from "./stableJson.ts";
 
 const TASKS: ReadSet = { reads: [{ model: "Task", operation: "findMany" }], allTables: false };
 
@@ -386,5 +387,106 @@ describe("Reactor fan-out (real event loop)", () => {
     } finally {
       await reactor.close();
     }
+  });
+});
+
+describe("Reactor incremental updates (fake feed, fake runner)", () => {
+  const WHERE = { projectId: "p1" };
+  const ARGS = { where: WHERE, orderBy: [{ position: "asc" }, { id: "asc" }] };
+  const COLUMNS = ["id", "projectId", "title", "done", "position", "assigneeId", "createdAt", "updatedAt"].map((c) => `Task.${c}`);
+  const image = (id: string, position: number) => ({
+    id, projectId: "p1", title: id, done: false, position, assigneeId: null,
+    createdAt: "2024-05-01T10:00:00", updatedAt: "2024-05-01T10:00:00",
+  });
+  const asRow = (i: ReturnType<typeof image>) => ({ ...i, createdAt: new Date(`${i.createdAt}Z`), updatedAt: new Date(`${i.updatedAt}Z`) });
+
+  function setup(config: Partial<ReactorConfig> = {}) {
+    let listener: FeedListener | null = null;
+    const feed = {
+      subscribe: async (l: FeedListener) => {
+        listener = l;
+        return { position: () => "0:", caughtUp: async () => undefined, close: () => undefined };
+      },
+    } as unknown as ChangeFeed;
+    const table = new Map<string, ReturnType<typeof image>>();
+    let runs = 0;
+    const run: LiveQueryRunner = async () => {
+      runs += 1;
+      const rows = [...table.values()].sort((a, b) => a.position - b.position || (a.id < b.id ? -1 : 1)).map(asRow);
+      const readSet: ReadSet = { reads: [{ model: "Task", operation: "findMany", where: WHERE }], allTables: false };
+      return { data: rows, readSet, soleCall: { model: "Task", operation: "findMany", args: ARGS, result: rows, snapshot: stableStringify(rows) } };
+    };
+    const reactor = new Reactor({
+      feed, schema, run, log: createLogger(), config: { ...CONFIG, ...config },
+      columnFacts: async () => ({ exact: new Set(COLUMNS), orderable: new Set(COLUMNS) }),
+    });
+    let xid = 0;
+    /** Commits one transaction: the rows change in the fake table and the feed delivers it. */
+    const commit = (...changes: Array<{ id: string; position: number | null; omitted?: string[] }>) => {
+      xid += 1;
+      const delivered: Change[] = changes.map(({ id, position, omitted = [] }) => {
+        const old = table.get(id) ?? null;
+        const next = position === null ? null : image(id, position);
+        if (next) table.set(id, next);
+        else table.delete(id);
+        return { seq: String(xid), xid: String(xid), table: "Task", op: !old ? "INSERT" : next ? "UPDATE" : "DELETE", pk: { id }, old, new: next, omitted, at: new Date().toISOString() };
+      });
+      void listener?.({ type: "transaction", xid: String(xid), changes: delivered, position: `${xid}:` });
+    };
+    const subscriber = consume(reactor.subscribe({ path: "tasks.byProject", input: WHERE, ctx: {}, scope: "s" }));
+    const ids = () => {
+      let rows: Array<Record<string, unknown>> = [];
+      for (const m of subscriber.state.messages) {
+        if (m.kind === "full") rows = m.data as typeof rows;
+        else if (m.kind === "patch") rows = applyListPatch(rows, m.patch);
+      }
+      return rows.map((r) => r.id);
+    };
+    return { reactor, commit, runs: () => runs, subscriber, ids };
+  }
+
+  let current: Reactor | null = null;
+  afterEach(async () => {
+    await current?.close();
+    current = null;
+  });
+
+  it("publishes the maintained result without a run, as a run would (version, position, patch, settled)", async () => {
+    const { reactor, commit, runs, subscriber, ids } = setup();
+    current = reactor;
+    commit({ id: "b", position: 2 }); // before the first run: part of its result
+    await reactor.settled();
+    expect(runs()).toBe(1);
+    commit({ id: "a", position: 1 }, { id: "c", position: 3 });
+    commit({ id: "b", position: 4 });
+    await reactor.settled();
+    expect(runs()).toBe(1);
+    expect(reactor.stats()).toMatchObject({ incrementalUpdates: 1, reExecutions: 0, groupsByState: { idle: 1 } });
+    const last = subscriber.state.messages.at(-1)!;
+    expect(last).toMatchObject({ kind: "patch", version: 2, position: "3:" });
+    expect(ids()).toEqual(["a", "c", "b"]);
+  });
+
+  it("re-runs for a sweep, for a change it cannot apply exactly (the whole batch), and when switched off", async () => {
+    const { reactor, commit, runs, ids } = setup();
+    current = reactor;
+    await reactor.settled();
+    reactor.invalidateAll();
+    await reactor.settled();
+    expect(runs()).toBe(2);
+    commit({ id: "a", position: 1 }, { id: "b", position: 2, omitted: ["title"] });
+    await reactor.settled();
+    expect(runs()).toBe(3);
+    expect(reactor.stats().incrementalUpdates).toBe(0);
+    expect(ids()).toEqual(["a", "b"]);
+
+    const off = setup({ incrementalUpdates: false });
+    current = off.reactor;
+    await reactor.close();
+    await off.reactor.settled();
+    off.commit({ id: "a", position: 1 });
+    await off.reactor.settled();
+    expect(off.runs()).toBe(2);
+    expect(off.reactor.stats().incrementalUpdates).toBe(0);
   });
 });

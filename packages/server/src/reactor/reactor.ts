@@ -9,10 +9,11 @@ import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import { diffLists, type LiveMessage } from "./liveMessage.ts";
 import { GroupIndex } from "./groupIndex.ts";
 import { ConcurrencyLimiter, TimeoutError } from "./limiter.ts";
+import { NO_COLUMN_FACTS, applyChanges, maintainedList, type ColumnFacts } from "./incremental/index.ts";
 import { affects } from "./predicate.ts";
 import { QueryGroup, type GroupRun, type GroupState, type LiveEvent, type Subscriber } from "./queryGroup.ts";
 import { backoffDelay, isTransientError } from "./retry.ts";
-import type { ReadSet } from "./readSet.ts";
+import type { ReadSet, SoleCall } from "./readSet.ts";
 import { hashOf, stableStringify } from "./stableJson.ts";
 
 /** Runs a query procedure by path with a context, recording what it read. */
@@ -21,7 +22,14 @@ export type LiveQueryRunner = (request: {
   path: string;
   input: unknown;
   signal: AbortSignal;
-}) => Promise<{ data: unknown; readSet: ReadSet }>;
+}) => Promise<RunOutcome>;
+
+/** What one execution returned and read (`soleCall`: its only model operation, if it ran just one). */
+export interface RunOutcome {
+  data: unknown;
+  readSet: ReadSet;
+  soleCall?: SoleCall | null;
+}
 
 export interface ReactorOptions {
   /** The change feed, or how to open it when the reactor starts. */
@@ -30,6 +38,8 @@ export interface ReactorOptions {
   run: LiveQueryRunner;
   log: Logger;
   config?: Partial<ReactorConfig>;
+  /** Column types and collations for incremental updates (incremental/columnFacts.ts); without them nothing is maintained. */
+  columnFacts?: () => Promise<ColumnFacts>;
 }
 
 export interface LiveSubscribeRequest {
@@ -63,6 +73,8 @@ export interface ReactorStats {
   executions: number;
   /** Executions caused by changes or resyncs (not first runs). */
   reExecutions: number;
+  /** Results brought up to date from the changes alone, without an execution (incrementalUpdates). */
+  incrementalUpdates: number;
   /** Groups marked dirty by a change (before batching). */
   invalidations: number;
   messagesSent: number;
@@ -119,9 +131,11 @@ export class Reactor {
   private handedThisTurn = 0;
   private turnTimer: NodeJS.Immediate | null = null;
   private closed = false;
+  private columns: ColumnFacts = NO_COLUMN_FACTS;
   private readonly counters = {
     executions: 0,
     reExecutions: 0,
+    incrementalUpdates: 0,
     invalidations: 0,
     messagesSent: 0,
     timeouts: 0,
@@ -141,6 +155,13 @@ export class Reactor {
   start(): Promise<void> {
     this.starting ??= (async () => {
       const feed = typeof this.options.feed === "function" ? await this.options.feed() : this.options.feed;
+      if (this.config.incrementalUpdates && this.options.columnFacts) {
+        // Without them no result is maintained: every relevant change re-runs its group.
+        this.columns = await this.options.columnFacts().catch((error: unknown) => {
+          this.options.log.warn({ err: (error as Error).message }, "column types unknown: live queries re-run on every change");
+          return NO_COLUMN_FACTS;
+        });
+      }
       this.feedSubscription = await feed.subscribe((event) => this.onFeedEvent(event));
       this.position = this.feedSubscription.position();
       if (this.config.resyncIntervalMs > 0) {
@@ -275,10 +296,10 @@ export class Reactor {
   }
 
   /**
-   * A group published the result of `run` (null: it is gone): settled() waiters it was holding
-   * move on when that result includes their point — the run started after the wait began, or the
-   * group went idle (then no change processed since the run started affects it, so its result
-   * holds at the reactor's position, past every waiter's point).
+   * A group published the result of `run` (null: it is gone, or was updated without a run):
+   * settled() waiters it was holding move on when that result includes their point — the run
+   * started after the wait began, or the group went idle (then no change processed since the run
+   * started affects it, so its result holds at the reactor's position, past every waiter's point).
    */
   private groupSettled(group: QueryGroup, run: GroupRun | null): void {
     const idle = group.state === "idle";
@@ -330,16 +351,19 @@ export class Reactor {
     // Running groups judge changes against the ReadSet their execution ends with.
     for (const group of this.running) group.changesDuringRun.push(change);
     for (const group of this.index.candidates(change)) {
+      // A dirty group may be updated from its changes instead of run: it needs all of them.
+      if (group.state === "dirty") group.pendingChanges?.push(change);
       // dirty / rerun-pending / backoff groups run again anyway; running ones buffered it above.
       if (group.state !== "idle" || !group.readSet) continue;
-      if (affects(group.readSet, change, this.options.schema)) this.markDirty(group);
+      if (affects(group.readSet, change, this.options.schema)) this.markDirty(group, change);
     }
   }
 
   /** Something the group's result may depend on changed (or a sweep asks): make sure it runs again. */
-  private markDirty(group: QueryGroup): void {
+  private markDirty(group: QueryGroup, change?: Change): void {
     switch (group.state) {
       case "idle":
+        group.pendingChanges = change && group.maintained ? [change] : null;
         this.setState(group, "dirty");
         this.counters.invalidations += 1;
         this.dirtyGroups.add(group);
@@ -349,7 +373,10 @@ export class Reactor {
         this.setState(group, "rerun-pending"); // runs again when this run ends
         this.counters.invalidations += 1;
         return;
-      // dirty: its flush is scheduled; rerun-pending: already runs again; backoff: its retry timer
+      case "dirty":
+        group.pendingChanges = null; // a sweep or a resync: only a run answers it
+        return;
+      // rerun-pending: already runs again; backoff: its retry timer
       // runs it (no earlier: the database just proved slow); closed: gone.
       default:
         return;
@@ -380,7 +407,7 @@ export class Reactor {
     this.lastFlushAt = performance.now();
     const due = [...this.dirtyGroups];
     this.dirtyGroups.clear();
-    for (const group of due) if (group.state === "dirty") this.execute(group);
+    for (const group of due) if (group.state === "dirty" && !this.updateIncrementally(group)) this.execute(group);
   }
 
   /**
@@ -390,6 +417,7 @@ export class Reactor {
    * backoff — while the work itself keeps its slot until it really ends.
    */
   private execute(group: QueryGroup): void {
+    group.pendingChanges = null;
     const run: GroupRun = { controller: new AbortController(), position: this.position, seq: ++this.runsStarted };
     group.run = run;
     group.changesDuringRun = [];
@@ -435,7 +463,7 @@ export class Reactor {
   private settle(
     group: QueryGroup,
     run: GroupRun,
-    result: { outcome: { data: unknown; readSet: ReadSet } } | { error: unknown },
+    result: { outcome: RunOutcome } | { error: unknown },
   ): void {
     if (group.run !== run || group.closed || this.closed) return; // abandoned: its outcome is moot
     group.run = null;
@@ -447,6 +475,9 @@ export class Reactor {
       this.reindex(group, result.outcome.readSet);
       group.position = run.position;
       this.publish(group, result.outcome.data);
+      group.maintained = this.config.incrementalUpdates && group.result?.cached
+        ? maintainedList(result.outcome.soleCall, result.outcome.data, group.result.serialized, this.options.schema, this.columns)
+        : null;
       this.setState(group, "idle");
       if (rerun || during.some((change) => affects(group.readSet!, change, this.options.schema))) this.markDirty(group);
       if (this.settleWaiters.size > 0) this.groupSettled(group, run);
@@ -476,6 +507,27 @@ export class Reactor {
     }
     for (const subscriber of group.subscribers) subscriber.queue.end(error);
     this.dropGroup(group);
+  }
+
+  /**
+   * A dirty group's result computed from its cached rows and the changes since (incremental/),
+   * published as a run's would be, at the reactor's position: every change processed so far that
+   * could touch it is among those applied. False when only a run can tell: the caller runs it.
+   */
+  private updateIncrementally(group: QueryGroup): boolean {
+    const changes = group.pendingChanges;
+    group.pendingChanges = null;
+    if (!changes || !group.maintained || !group.result?.cached || !Array.isArray(group.result.data)) return false;
+    const rows = applyChanges(group.maintained, group.result.data as Record<string, unknown>[], changes);
+    if (!rows) return false;
+    this.counters.incrementalUpdates += 1;
+    group.position = this.position;
+    this.publish(group, rows);
+    if (!group.result.cached) group.maintained = null;
+    this.setState(group, "idle");
+    // Idle now, its result at the reactor's position: releases settled() waiters as a run's would.
+    if (this.settleWaiters.size > 0) this.groupSettled(group, null);
+    return true;
   }
 
   private publish(group: QueryGroup, data: unknown): void {

@@ -252,6 +252,26 @@ describe("createReadSetRecorder", () => {
     expect(recorder.readSet()).toEqual({ reads: [], allTables: true });
   });
 
+  it("soleCall() is the one model operation and its result, snapshotted when it arrived", () => {
+    const recorder = createReadSetRecorder();
+    const rows = [{ id: "b" }, { id: "a" }];
+    const resolved = recorder.recordCall({ model: "Task", operation: "findMany", args: { take: 2 } });
+    expect(recorder.soleCall()).toBeNull(); // not answered yet
+    resolved(rows);
+    rows.reverse(); // the procedure sorts in place afterwards: the snapshot shows the original
+    expect(recorder.soleCall()).toEqual({ model: "Task", operation: "findMany", args: { take: 2 }, result: rows, snapshot: '[{"id":"b"},{"id":"a"}]' });
+    expect(recorder.soleCall()!.result).toBe(rows);
+    recorder.recordCall({ model: "User", operation: "count", args: {} })(3);
+    expect(recorder.soleCall()).toBeNull(); // two operations
+    const count = createReadSetRecorder();
+    count.recordCall({ model: "Task", operation: "count", args: {} })(3);
+    expect(count.soleCall()).toBeNull(); // not a findMany: not kept
+    const raw = createReadSetRecorder();
+    raw.recordCall({ model: "Task", operation: "findMany", args: {} })([]);
+    raw.recordRaw();
+    expect(raw.soleCall()).toBeNull();
+  });
+
   it("readSet() is a snapshot", () => {
     const recorder = createReadSetRecorder();
     const before = recorder.readSet();

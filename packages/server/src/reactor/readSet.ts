@@ -1,4 +1,5 @@
 import type { SchemaMeta } from "../schema/index.ts";
+import { stableStringify } from "./stableJson.ts";
 
 /** One read a query performed: which model, how, and with which Prisma `where` (none = all rows). */
 export interface Read {
@@ -14,17 +15,37 @@ export interface ReadSet {
   readonly allTables: boolean;
 }
 
+/**
+ * The one model operation an execution ran, with what it returned (see ReadSetRecorder.soleCall):
+ * what the reactor needs to maintain a result without running it again (reactor/incremental).
+ */
+export interface SoleCall {
+  readonly model: string;
+  readonly operation: string;
+  readonly args: unknown;
+  /** The very object the operation returned (identity matters: see incremental/maintainable.ts). */
+  readonly result: unknown;
+  /** `stableStringify(result)` when it arrived: proves the procedure did not change it in place. */
+  readonly snapshot: string;
+}
+
 export interface ReadSetRecorder {
   record(read: Read): void;
   /** A `$queryRaw` ran: Tether cannot see which tables it read. */
   recordRaw(): void;
+  /** A model operation starts; the returned function receives its result when it has one. */
+  recordCall(call: { model: string; operation: string; args: unknown }): (result: unknown) => void;
   readSet(): ReadSet;
+  /** The execution's only model operation and its result, when it ran exactly one (a findMany) and nothing raw. */
+  soleCall(): SoleCall | null;
 }
 
 export function createReadSetRecorder(): ReadSetRecorder {
   const reads: Read[] = [];
   const seen = new Set<string>();
   let allTables = false;
+  let calls = 0;
+  let sole: SoleCall | null = null;
   return {
     record(read) {
       // Identical reads (a loop of findUnique on the same id) are kept once.
@@ -36,7 +57,16 @@ export function createReadSetRecorder(): ReadSetRecorder {
     recordRaw() {
       allTables = true;
     },
+    recordCall(call) {
+      const nth = ++calls;
+      return (result) => {
+        // Snapshotted now, before the procedure's code resumes and could edit the rows in place;
+        // only a findMany's (the one operation incremental updates maintain): a re-run pays it.
+        if (nth === 1 && calls === 1 && call.operation === "findMany") sole = { ...call, result, snapshot: stableStringify(result) };
+      };
+    },
     readSet: () => ({ reads: [...reads], allTables }),
+    soleCall: () => (calls === 1 && !allTables ? sole : null),
   };
 }
 
@@ -158,11 +188,12 @@ function collectRelationFilters(schema: SchemaMeta, model: string, where: unknow
 }
 
 /** The recorder surface the extension needs (a forwarding recorder works too). */
-export type ReadSink = Pick<ReadSetRecorder, "record" | "recordRaw">;
+export type ReadSink = Pick<ReadSetRecorder, "record" | "recordRaw" | "recordCall">;
 
 /**
  * A Prisma client extension that reports every read to `sink`, also inside interactive
- * transactions of the extended client. Writes are not reads and are not reported.
+ * transactions of the extended client. Writes are not reads and are not reported as reads, but
+ * every model operation is counted, with its result (recordCall).
  */
 export function trackReads<Client>(client: Client, sink: ReadSink, schema: SchemaMeta): Client {
   const extendable = client as unknown as { $extends(extension: unknown): unknown };
@@ -177,10 +208,13 @@ export function trackReads<Client>(client: Client, sink: ReadSink, schema: Schem
       }) {
         if (!model) {
           if (RAW_READ_OPERATIONS.has(operation)) sink.recordRaw();
-        } else {
-          for (const read of readsOfOperation(schema, model, operation, args)) sink.record(read);
+          return query(args);
         }
-        return query(args);
+        for (const read of readsOfOperation(schema, model, operation, args)) sink.record(read);
+        const resolved = sink.recordCall({ model, operation, args });
+        const result = await query(args);
+        resolved(result);
+        return result;
       },
     },
   }) as Client;
