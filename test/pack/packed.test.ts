@@ -136,6 +136,14 @@ it("the packed packages install into a fresh app, typecheck, and run the quickst
     throw new Error(`tsc failed in the packed app:\n${error.stdout ?? String(error)}`);
   });
 
+  // 5b. The same without skipLibCheck: Tether's own declarations type-check strictly (the server's
+  //     import pg's types, so @types/pg is its dependency). Some libraries whose types it exposes do
+  //     not (pg-boss, PGlite, better-auth: docs/nextjs.md keeps skipLibCheck for them).
+  const strict = await run(join(app, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json", "--noEmit", "--skipLibCheck", "false"], { cwd: app })
+    .then(() => "")
+    .catch((error: { stdout?: string }) => error.stdout ?? String(error));
+  expect(strict.split("\n").filter((line) => line.includes("error TS") && line.includes("@tether/"))).toEqual([]);
+
   // 6. Run it: the quickstart prints what the live query showed, in order.
   const { stdout } = await run(process.execPath, [join(app, "dist", "main.js")], { cwd: app, env: cleanEnv({ TETHER_LOG_LEVEL: "silent" }) });
   const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as { added: string; seen: string[][] };

@@ -24,6 +24,8 @@ export interface RefCountedRegistryOptions<V> {
 /** One holder's use of an entry: `release()` once when done (further calls do nothing). */
 export interface Lease<V> {
   readonly value: V;
+  /** The value was waiting for its disposal (nobody held it) and is kept for this holder. */
+  readonly revived: boolean;
   release(): void;
 }
 
@@ -60,11 +62,13 @@ export class RefCountedRegistry<V> {
       this.entries.set(key, entry);
     }
     const held = entry;
+    const revived = held.users === 0 && held.timer !== null;
     held.users += 1;
     this.cancelDisposal(held);
     let released = false;
     return {
       value: held.value,
+      revived,
       release: () => {
         // Idempotent: a second call must not take another holder's reference.
         if (released) return;

@@ -120,23 +120,30 @@ export class ResumableStream<TData> {
     const generation = this.streamGeneration;
     let ended = false;
     const current = () => generation === this.streamGeneration && !this.closed;
-    const stream = this.options.connect(
-      {
-        onData: (data) => current() && this.options.onData(data),
-        onError: (error) => {
-          if (!current()) return;
-          ended = true;
-          this.failed(error);
+    let stream: Unsubscribable;
+    try {
+      stream = this.options.connect(
+        {
+          onData: (data) => current() && this.options.onData(data),
+          onError: (error) => {
+            if (!current()) return;
+            ended = true;
+            this.failed(error);
+          },
+          onComplete: () => {
+            if (!current()) return;
+            ended = true;
+            this.ended();
+          },
+          onConnectionStateChange: (state) => current() && this.options.onConnectionStateChange?.(state),
         },
-        onComplete: () => {
-          if (!current()) return;
-          ended = true;
-          this.ended();
-        },
-        onConnectionStateChange: (state) => current() && this.options.onConnectionStateChange?.(state),
-      },
-      resume,
-    );
+        resume,
+      );
+    } catch (error) {
+      // Opening threw (an app link, a transport that refuses at once): the stream failed.
+      if (current() && !ended) this.failed(error);
+      return;
+    }
     // Callbacks may have run synchronously: ended this stream, or replaced it already.
     if (current() && !ended) this.stream = stream;
     else stream.unsubscribe();

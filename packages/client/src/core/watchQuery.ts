@@ -43,6 +43,9 @@ export function watchQuery<T>(
   });
   const stopState = client.live.subscribeKey(hash, schedule);
   const handle = client.live.acquire(live);
+  // A query already live (another holder, a quick re-watch) changes nothing on its own: tell the
+  // listener where it stands now.
+  schedule();
   return () => {
     stopped = true;
     handle.release();

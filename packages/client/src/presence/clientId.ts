@@ -1,6 +1,7 @@
 let tabClientId: string | null = null;
 
-function randomId(): string {
+/** A fresh presence key (random): each client's default, so two clients never share one. */
+export function newPresenceId(): string {
   const crypto = (globalThis as { crypto?: { randomUUID?: () => string; getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
   if (crypto?.randomUUID) return crypto.randomUUID();
   const bytes = new Uint8Array(16);
@@ -14,6 +15,6 @@ function randomId(): string {
  * (sessionStorage is copied when a tab is duplicated, and two tabs must never share a key).
  */
 export function tabPresenceId(): string {
-  tabClientId ??= randomId();
+  tabClientId ??= newPresenceId();
   return tabClientId;
 }

@@ -3,13 +3,16 @@ import type { BackoffOptions } from "../core/backoff.ts";
 import type { ClientSlot, TetherClient } from "../core/client.ts";
 import { RefCountedRegistry } from "../core/refCountedRegistry.ts";
 import type { Timers } from "../core/timers.ts";
-import { tabPresenceId } from "./clientId.ts";
+import { newPresenceId } from "./clientId.ts";
 import { PresenceRoom, type PresenceTransport } from "./presenceRoom.ts";
 import { presenceTransportOf } from "./transport.ts";
 
 /** How a client's presence rooms join (`createTetherClient({ presence })`). */
 export interface PresenceRegistryOptions {
-  /** This tab's key in every room. Default: `tabPresenceId()` (random, per page load). */
+  /**
+   * This client's key in every room. Default: random, one per client (in a browser tab, the tab's
+   * one client; in a Node process, each client its own — two users' clients must not share a key).
+   */
   clientId?: string;
   /**
    * A room released by its last user is left this much later, ms (StrictMode remounts at once).
@@ -39,7 +42,7 @@ export class PresenceRegistry {
     private readonly transport: PresenceTransport,
     private readonly options: PresenceRegistryOptions = {},
   ) {
-    this.clientId = options.clientId ?? tabPresenceId();
+    this.clientId = options.clientId ?? newPresenceId();
     this.rooms = new RefCountedRegistry<PresenceRoom<unknown>>({
       name: "presence rooms",
       dispose: (room) => room.leave(),
@@ -54,6 +57,9 @@ export class PresenceRegistry {
       room,
       () => new PresenceRoom<State>(this.transport, { room, clientId: this.clientId, initialState, retry: this.options.retry }) as PresenceRoom<unknown>,
     );
+    // A room kept through a release (a remount, a quick leave and come back) takes this holder's
+    // state: nobody else holds it, and the old state is what the holder left with.
+    if (lease.revived && initialState !== undefined) (lease.value as PresenceRoom<State>).setState(initialState);
     // A new room joins; one refused earlier gets another try from a new user.
     lease.value.join();
     return { room: lease.value as PresenceRoom<State>, release: lease.release };

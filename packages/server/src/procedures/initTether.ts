@@ -65,8 +65,8 @@ import { captureCommitXid } from "../store/index.ts";
 import { assertQueryPath, callQuery } from "./callByPath.ts";
 import { recordCommit } from "./commits.ts";
 import { liveReads } from "./liveReads.ts";
-import { liveAwareTransformer, markLiveMessage, type DataTransformerOptions } from "./liveTransformer.ts";
-import { liveJsonGuard } from "./jsonGuard.ts";
+import { assertLiveSerializable, liveAwareTransformer, markLiveMessage, type DataTransformerOptions } from "./liveTransformer.ts";
+import { createJsonGuard } from "./jsonGuard.ts";
 import { registerInternals } from "./internals.ts";
 import { hideUnreadableReferences } from "./referencedRows.ts";
 
@@ -225,16 +225,17 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
   // No stack traces in error shapes in any mode (tRPC adds them whenever isDev), database errors
   // typed (errors/), `data.retryable` on limits and busy answers. The app's transformer (its type
   // tells clients whether values arrive transformed) serializes live messages once per result.
+  const liveTransformer = options.transformer ? liveAwareTransformer(options.transformer) : null;
   const runtimeOptions = {
     isDev: false as const,
     errorFormatter: tetherErrorFormatter,
-    transformer: (options.transformer ? liveAwareTransformer(options.transformer) : undefined) as Transformer,
+    transformer: (liveTransformer ?? undefined) as Transformer,
   };
   // tRPC's shape check cannot see through the generic transformer: the options are exactly these.
   const t = initTRPC.context<Ctx>().create<typeof runtimeOptions>(runtimeOptions as never);
   const { store, schema } = options;
   // Without a transformer, a BigInt in a live result ends its subscription with a clear error.
-  const jsonGuard = liveJsonGuard(schema, options.transformer !== undefined);
+  const jsonGuard = createJsonGuard(schema, options.transformer !== undefined);
   const log = store.log;
   const guard = options.auth?.sessions ?? null;
   const scope = options.scope ?? (guard ? sessionScope : defaultScope);
@@ -352,7 +353,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
   });
 
   const transaction = (baseDb as TetherPrismaClient).$transaction.bind(baseDb) as unknown as InteractiveTransaction;
-  const mutation = base.use(async ({ ctx, next }) => {
+  const mutation = base.use(async ({ ctx, next, path }) => {
     // Started before the transaction: on PGlite (one connection) pg-boss's start inside it would wait for it.
     if (jobRuntime.enabled && !jobRuntime.started) await jobRuntime.start();
     const owner = ownerOf(ctx);
@@ -375,6 +376,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
             outcome = await run(tx as TransactionClient<Client>);
             // A failed procedure must leave nothing: throwing here rolls the transaction back.
             if (!outcome.ok) throw new RolledBack();
+            // An answer JSON cannot carry would fail after COMMIT: fail before it instead.
+            if (jsonGuard && outcome.ok) jsonGuard.output(path, outcome.data);
           }),
         txOptions,
       )));
@@ -408,7 +411,8 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
       });
       for await (const event of events) {
         if (sessionEnded?.aborted) break; // nothing more once the session is over
-        jsonGuard?.(input.path, event.message);
+        jsonGuard?.live(input.path, event.message);
+        if (liveTransformer) assertLiveSerializable(liveTransformer, input.path, event.message);
         yield tracked(event.id, markLiveMessage(event.message));
       }
       if (sessionEnded?.aborted) throw sessionEnded.reason;

@@ -23,12 +23,19 @@ export function bigIntPath(value: unknown): string | null {
 /**
  * Without a data transformer, a live result holding a BigInt (a `BigInt` column) cannot go out as
  * JSON: tRPC's encoders would throw on every frame — over WebSocket the client would retry forever,
- * over SSE the stream would just break. This check ends such a subscription instead with one typed,
- * permanent error (UNPROCESSABLE_CONTENT) that says what to do. It runs only when the schema has a
- * BigInt column and no transformer is set, and once per result object (cached by identity: the
- * reactor shares a result between subscribers), not once per subscriber.
+ * over SSE the stream would just break. `live` ends such a subscription instead with one typed,
+ * permanent error (UNPROCESSABLE_CONTENT) that says what to do; it checks once per result object
+ * (cached by identity: the reactor shares a result between subscribers), not once per subscriber.
+ * `output` does the same for a mutation's return value, inside its transaction: the answer could
+ * not be sent, so the mutation must not commit (a caller told "failed" would retry a write that
+ * happened). Null (nothing to check) when a transformer is set or the schema has no BigInt column.
  */
-export function liveJsonGuard(schema: SchemaMeta, hasTransformer: boolean): ((path: string, message: LiveMessage) => void) | null {
+export interface JsonGuard {
+  live(path: string, message: LiveMessage): void;
+  output(path: string, value: unknown): void;
+}
+
+export function createJsonGuard(schema: SchemaMeta, hasTransformer: boolean): JsonGuard | null {
   if (hasTransformer) return null;
   const bigIntColumns = Object.values(schema.models).some((model) => Object.values(model.fields).some((field) => field.type === "BigInt"));
   if (!bigIntColumns) return null;
@@ -42,12 +49,28 @@ export function liveJsonGuard(schema: SchemaMeta, hasTransformer: boolean): ((pa
     }
     return found;
   };
-  return (path, message) => {
-    const at = message.kind === "full" ? problemIn(message.data) : message.kind === "patch" ? problemIn(message.patch) : null;
-    if (at === null) return;
+  const fail = (what: string, at: string): never => {
     throw new TRPCError({
       code: "UNPROCESSABLE_CONTENT",
-      message: `live query ${path} returned a BigInt (at ${at}), which JSON cannot carry: give initTether and the client the same data transformer (superjson; see docs/transformers.md)`,
+      message: `${what} returned a BigInt (at ${at}), which JSON cannot carry: give initTether and the client the same data transformer (superjson; see docs/transformers.md)`,
     });
+  };
+  return {
+    live(path, message) {
+      if (message.kind === "full") {
+        const at = problemIn(message.data);
+        if (at !== null) fail(`live query ${path}`, at);
+      } else if (message.kind === "patch") {
+        // Said as a path into the result: the row's index in the new list, not in the patch.
+        const at = problemIn(message.patch.upsert);
+        if (at === null) return;
+        const row = /^\[(\d+)\]/.exec(at);
+        fail(`live query ${path}`, row ? `[${message.patch.at[Number(row[1])]}]${at.slice(row[0].length)}` : at);
+      }
+    },
+    output(path, value) {
+      const at = bigIntPath(value);
+      if (at !== null) fail(`mutation ${path} (nothing was written)`, at);
+    },
   };
 }

@@ -1,4 +1,4 @@
-import type { CombinedDataTransformer, DataTransformer } from "@trpc/server";
+import { TRPCError, type CombinedDataTransformer, type DataTransformer } from "@trpc/server";
 import { serializedLiveMessage, type LiveMessage, type SerializedLiveMessage } from "@tether/protocol";
 
 /** What `initTether().create({ transformer })` takes: what `initTRPC.create({ transformer })` takes. */
@@ -52,7 +52,7 @@ export function liveAwareTransformer(transformer: DataTransformerOptions): Combi
     return serializedLiveMessage(message, undefined);
   };
 
-  return {
+  const live: CombinedDataTransformer = {
     input: combined.input,
     output: {
       serialize(value: unknown) {
@@ -64,4 +64,29 @@ export function liveAwareTransformer(transformer: DataTransformerOptions): Combi
       deserialize: (value: unknown) => output.deserialize(value),
     },
   };
+  serializers.set(live, serializeMessage);
+  return live;
+}
+
+/** Each live-aware transformer's message serializer (for assertLiveSerializable). */
+const serializers = new WeakMap<CombinedDataTransformer, (message: LiveMessage) => unknown>();
+
+/**
+ * Serializes a message `$live` is about to yield (cached: the frame's own serialize then finds it
+ * done), and ends the subscription with a typed, permanent error when the app's transformer cannot
+ * serialize it — instead of tRPC answering INTERNAL_SERVER_ERROR from its send, which clients
+ * retry forever against the same result.
+ */
+export function assertLiveSerializable(transformer: CombinedDataTransformer, path: string, message: LiveMessage): void {
+  const serialize = serializers.get(transformer);
+  if (!serialize) return;
+  try {
+    serialize(message);
+  } catch (cause) {
+    throw new TRPCError({
+      code: "UNPROCESSABLE_CONTENT",
+      message: `live query ${path} returned a value the data transformer cannot serialize: ${(cause as Error)?.message ?? String(cause)}`,
+      cause,
+    });
+  }
 }
