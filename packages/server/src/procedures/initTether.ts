@@ -316,7 +316,7 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
     },
     run: async ({ ctx, path, input, signal }) => {
       if (!router) throw new Error("live query before appRouter() was built");
-      const recorder = createReadSetRecorder();
+      const recorder = createReadSetRecorder((call) => reactor.couldMaintain(call));
       const data = await liveReads.run(recorder, () => callQuery(router!, path, ctx, input, signal));
       return { data, readSet: recorder.readSet(), soleCall: recorder.soleCall() };
     },

@@ -1,5 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import type { LiveMessage } from "@tether/protocol";
+import { mayHoldBigInt } from "../reactor/index.ts";
 import type { SchemaMeta } from "../schema/index.ts";
 
 /**
@@ -57,6 +58,8 @@ export function createJsonGuard(schema: SchemaMeta, hasTransformer: boolean): Js
   };
   return {
     live(path, message) {
+      // The reactor noticed any BigInt while hashing the result: only those are walked for where.
+      if (!mayHoldBigInt(message)) return;
       if (message.kind === "full") {
         const at = problemIn(message.data);
         if (at !== null) fail(`live query ${path}`, at);

@@ -1,4 +1,4 @@
-export { Reactor } from "./reactor.ts";
+export { Reactor, mayHoldBigInt } from "./reactor.ts";
 export type { LiveQueryRunner, LiveSubscribeRequest, ReactorOptions, ReactorStats, RunOutcome } from "./reactor.ts";
 export { loadColumnFacts } from "./incremental/index.ts";
 export type { ColumnFacts } from "./incremental/index.ts";

@@ -9,12 +9,12 @@ import { DEFAULT_REACTOR_CONFIG, type ReactorConfig } from "./config.ts";
 import { diffLists, type LiveMessage } from "./liveMessage.ts";
 import { GroupIndex } from "./groupIndex.ts";
 import { ConcurrencyLimiter, TimeoutError } from "./limiter.ts";
-import { NO_COLUMN_FACTS, applyChanges, maintainedList, type ColumnFacts } from "./incremental/index.ts";
+import { NO_COLUMN_FACTS, applyChanges, maintainableCall, maintainedList, type ColumnFacts } from "./incremental/index.ts";
 import { affects } from "./predicate.ts";
 import { QueryGroup, type GroupRun, type GroupState, type LiveEvent, type Subscriber } from "./queryGroup.ts";
 import { backoffDelay, isTransientError } from "./retry.ts";
 import type { ReadSet, SoleCall } from "./readSet.ts";
-import { hashOf, stableStringify } from "./stableJson.ts";
+import { hashOf, stableStringify, stableStringifyNotingBigInt } from "./stableJson.ts";
 
 /** Runs a query procedure by path with a context, recording what it read. */
 export type LiveQueryRunner = (request: {
@@ -51,6 +51,23 @@ export interface LiveSubscribeRequest {
   /** tRPC's lastEventId when the client reconnects. */
   lastEventId?: string | null;
   signal?: AbortSignal;
+}
+
+/** Results (and patches of them) the reactor saw a BigInt in while hashing them. */
+const bigIntHolders = new WeakSet<object>();
+
+function markHoldsBigInt(value: unknown): void {
+  if (typeof value === "object" && value !== null) bigIntHolders.add(value);
+}
+
+/**
+ * Whether a live message may carry a BigInt (JSON cannot): known from the reactor's own hashing
+ * of the result, so checking a message costs nothing unless it does.
+ */
+export function mayHoldBigInt(message: LiveMessage): boolean {
+  if (message.kind === "full") return typeof message.data === "object" && message.data !== null && bigIntHolders.has(message.data);
+  if (message.kind === "patch") return bigIntHolders.has(message.patch);
+  return false;
 }
 
 /** A message on its way to a subscriber's queue, or a settled() waiter to release once those before it are handed out. */
@@ -245,6 +262,11 @@ export class Reactor {
       },
     };
     return iterator;
+  }
+
+  /** Could a result of this model operation be maintained (so a run should snapshot it)? */
+  couldMaintain(call: { model: string; operation: string; args: unknown }): boolean {
+    return this.config.incrementalUpdates && maintainableCall(call, this.options.schema, this.columns) !== null;
   }
 
   stats(): ReactorStats {
@@ -531,7 +553,8 @@ export class Reactor {
   }
 
   private publish(group: QueryGroup, data: unknown): void {
-    const serialized = stableStringify(data);
+    const { json: serialized, bigint } = stableStringifyNotingBigInt(data);
+    if (bigint) markHoldsBigInt(data);
     const hash = hashOf(serialized);
     const previous = group.result;
     const changed = previous?.hash !== hash;
@@ -540,6 +563,7 @@ export class Reactor {
     if (changed) {
       group.version += 1;
       const patch = previous?.cached ? diffLists(previous.data, data, stableStringify) : null;
+      if (patch && bigint) markHoldsBigInt(patch);
       message = patch
         ? { kind: "patch", version: group.version, position: group.position, patch }
         : { kind: "full", version: group.version, position: group.position, data };

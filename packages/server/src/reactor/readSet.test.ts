@@ -227,7 +227,7 @@ describe("readsOfOperation: cursor and orderBy", () => {
 
 describe("createReadSetRecorder", () => {
   it("records reads in order and keeps identical ones once", () => {
-    const recorder = createReadSetRecorder();
+    const recorder = createReadSetRecorder(() => true);
     recorder.record({ model: "Task", operation: "findUnique", where: { id: "t1" } });
     recorder.record({ model: "Task", operation: "findUnique", where: { id: "t1" } });
     recorder.record({ model: "Task", operation: "findFirst", where: { id: "t1" } }); // same rows: same read
@@ -246,14 +246,14 @@ describe("createReadSetRecorder", () => {
   });
 
   it("a raw query marks every table", () => {
-    const recorder = createReadSetRecorder();
+    const recorder = createReadSetRecorder(() => true);
     expect(recorder.readSet().allTables).toBe(false);
     recorder.recordRaw();
     expect(recorder.readSet()).toEqual({ reads: [], allTables: true });
   });
 
   it("soleCall() is the one model operation and its result, snapshotted when it arrived", () => {
-    const recorder = createReadSetRecorder();
+    const recorder = createReadSetRecorder(() => true);
     const rows = [{ id: "b" }, { id: "a" }];
     const resolved = recorder.recordCall({ model: "Task", operation: "findMany", args: { take: 2 } });
     expect(recorder.soleCall()).toBeNull(); // not answered yet
@@ -263,17 +263,17 @@ describe("createReadSetRecorder", () => {
     expect(recorder.soleCall()!.result).toBe(rows);
     recorder.recordCall({ model: "User", operation: "count", args: {} })(3);
     expect(recorder.soleCall()).toBeNull(); // two operations
-    const count = createReadSetRecorder();
+    const count = createReadSetRecorder(() => true);
     count.recordCall({ model: "Task", operation: "count", args: {} })(3);
     expect(count.soleCall()).toBeNull(); // not a findMany: not kept
-    const raw = createReadSetRecorder();
+    const raw = createReadSetRecorder(() => true);
     raw.recordCall({ model: "Task", operation: "findMany", args: {} })([]);
     raw.recordRaw();
     expect(raw.soleCall()).toBeNull();
   });
 
   it("readSet() is a snapshot", () => {
-    const recorder = createReadSetRecorder();
+    const recorder = createReadSetRecorder(() => true);
     const before = recorder.readSet();
     recorder.record({ model: "Task", operation: "findMany" });
     expect(before.reads).toEqual([]);
@@ -281,7 +281,7 @@ describe("createReadSetRecorder", () => {
   });
 
   it("regression: a where with a bigint (a BigInt column's filter) does not throw", () => {
-    const recorder = createReadSetRecorder();
+    const recorder = createReadSetRecorder(() => true);
     recorder.record({ model: "Metric", operation: "findMany", where: { big: { gt: 5n } } });
     recorder.record({ model: "Metric", operation: "findMany", where: { big: { gt: 5n } } });
     recorder.record({ model: "Metric", operation: "findMany", where: { big: { gt: 6n } } });
@@ -301,7 +301,7 @@ describe("trackReads (extension logic, on a stand-in client)", () => {
         return { extended: true };
       },
     };
-    const recorder = createReadSetRecorder();
+    const recorder = createReadSetRecorder(() => true);
     const extended = trackReads(client, recorder, schema);
     return { extended, recorder, run: (params: Omit<Parameters<AllOperations>[0], "query">, result: unknown = "rows") => hook!({ ...params, query: async (args) => ({ result, args }) }) };
   }

@@ -40,7 +40,11 @@ export interface ReadSetRecorder {
   soleCall(): SoleCall | null;
 }
 
-export function createReadSetRecorder(): ReadSetRecorder {
+/**
+ * `snapshots`: whether a sole findMany's result is worth a snapshot (the reactor could maintain
+ * it, Reactor.couldMaintain); without it none is taken — snapshots cost a full serialization.
+ */
+export function createReadSetRecorder(snapshots?: (call: { model: string; operation: string; args: unknown }) => boolean): ReadSetRecorder {
   const reads: Read[] = [];
   const seen = new Set<string>();
   let allTables = false;
@@ -62,7 +66,7 @@ export function createReadSetRecorder(): ReadSetRecorder {
       return (result) => {
         // Snapshotted now, before the procedure's code resumes and could edit the rows in place;
         // only a findMany's (the one operation incremental updates maintain): a re-run pays it.
-        if (nth === 1 && calls === 1 && call.operation === "findMany") sole = { ...call, result, snapshot: stableStringify(result) };
+        if (nth === 1 && calls === 1 && call.operation === "findMany" && snapshots?.(call)) sole = { ...call, result, snapshot: stableStringify(result) };
       };
     },
     readSet: () => ({ reads: [...reads], allTables }),

@@ -1,5 +1,17 @@
 import { createHash } from "node:crypto";
 
+/** Set when stableStringify meets a BigInt (read by stableStringifyNotingBigInt). */
+let bigIntSeen = false;
+
+/** stableStringify, and whether the value holds a BigInt (found on the way, at no extra walk). */
+export function stableStringifyNotingBigInt(value: unknown): { json: string; bigint: boolean } {
+  bigIntSeen = false;
+  const json = stableStringify(value);
+  const bigint = bigIntSeen;
+  bigIntSeen = false;
+  return { json, bigint };
+}
+
 /** JSON with object keys sorted, so equal values serialize equally (group keys, result hashes). */
 export function stableStringify(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
@@ -8,7 +20,10 @@ export function stableStringify(value: unknown): string {
       for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
       return sorted;
     }
-    if (typeof v === "bigint") return v.toString();
+    if (typeof v === "bigint") {
+      bigIntSeen = true;
+      return v.toString();
+    }
     return v;
   }) ?? "undefined";
 }

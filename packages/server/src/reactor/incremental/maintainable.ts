@@ -34,16 +34,32 @@ export function maintainedList(
   schema: SchemaMeta,
   columns: ColumnFacts,
 ): MaintainedList | null {
-  if (!call || call.operation !== "findMany" || call.result !== data || call.snapshot !== published) return null;
+  if (!call || call.result !== data || call.snapshot !== published) return null;
+  const list = maintainableCall(call, schema, columns);
+  if (!list || !Array.isArray(data)) return null;
+  const names = returnedFields(list.model).map((f) => f.name).sort().join("\u0000");
+  if (!data.every((row: unknown) => isObject(row) && Object.keys(row as PrismaRow).sort().join("\u0000") === names)) return null;
+  return list;
+}
+
+/**
+ * The part of maintainedList that needs only the call, not its result: a single-model findMany
+ * (where / orderBy / take) on convertible columns whose order is fully determined. The read
+ * tracker asks it before snapshotting a result (a call that fails it would re-run anyway).
+ */
+export function maintainableCall(
+  call: { model: string; operation: string; args: unknown },
+  schema: SchemaMeta,
+  columns: ColumnFacts,
+): MaintainedList | null {
+  if (call.operation !== "findMany") return null;
   const model = schema.models[call.model];
-  if (!model || !convertibleModel(model, columns.exact) || !Array.isArray(data)) return null;
+  if (!model || !convertibleModel(model, columns.exact)) return null;
   const args = isObject(call.args) ? call.args : call.args === undefined ? {} : null;
   if (!args || Object.entries(args).some(([k, v]) => v !== undefined && !MAINTAINED_ARGS.has(k))) return null;
   const take = args.take;
   if (take !== undefined && !(typeof take === "number" && Number.isSafeInteger(take) && take > 0)) return null;
   const order = sortKeysOf(args.orderBy, model, columns.orderable);
   if (!order) return null;
-  const names = returnedFields(model).map((f) => f.name).sort().join("\u0000");
-  if (!data.every((row: unknown) => isObject(row) && Object.keys(row as PrismaRow).sort().join("\u0000") === names)) return null;
   return { model, where: args.where, order, take };
 }
