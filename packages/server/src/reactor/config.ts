@@ -46,7 +46,9 @@ export interface ReactorConfig {
    * (in order). A result for thousands of subscribers otherwise holds the loop for its whole
    * fan-out — each message's send costs tens of µs — while mutations' and other reads' database
    * replies wait behind it. A backlog is handed out at an eighth of itself per turn at least, so
-   * it cannot outgrow what the subscribers' own queues bound.
+   * it cannot outgrow what the subscribers' own queues bound. While a hand-out is under way, no
+   * new result is computed (flushes wait for it): changes arriving meanwhile batch into one run,
+   * so a fan-out-bound node sends fewer, fuller messages instead of queueing more behind it.
    */
   fanOutPerTurn: number;
   /**

@@ -490,3 +490,38 @@ describe("Reactor incremental updates (fake feed, fake runner)", () => {
     expect(off.reactor.stats().incrementalUpdates).toBe(0);
   });
 });
+
+describe("Reactor fan-out backpressure (real event loop)", () => {
+  it("starts no run while an earlier result is still being handed out; the changes meanwhile share one run", async () => {
+    const runner = fakeRunner();
+    const feed = fakeFeed();
+    const reactor = new Reactor({ feed: feed.feed, schema, run: runner.run, log: createLogger(), config: { ...CONFIG, fanOutPerTurn: 10, incrementalUpdates: false } });
+    try {
+      const subs = Array.from({ length: 300 }, () =>
+        consume(reactor.subscribe({ path: "tasks.byProject", input: { projectId: "p1" }, ctx: {}, scope: "s" })),
+      );
+      await vi.waitFor(() => expect(runner.calls).toHaveLength(1));
+      runner.last().succeed(["v1"]);
+      // Microtasks only (no event-loop turn): the result is published, its hand-out begun.
+      for (let i = 0; i < 50 && reactor.stats().deliveriesWaiting === 0; i++) await Promise.resolve();
+      expect(reactor.stats().deliveriesWaiting).toBeGreaterThan(0);
+      feed.commit();
+      feed.commit();
+      // Turn by turn until the hand-out is over: no second run meanwhile.
+      let turns = 0;
+      while (reactor.stats().deliveriesWaiting > 0) {
+        expect(runner.calls).toHaveLength(1);
+        await new Promise((resolve) => setImmediate(resolve));
+        turns += 1;
+      }
+      expect(turns).toBeGreaterThan(1);
+      await vi.waitFor(() => expect(runner.calls).toHaveLength(2));
+      runner.last().succeed(["v1", "v2", "v3"]);
+      await reactor.settled();
+      expect(runner.calls).toHaveLength(2); // both changes in one run
+      for (const sub of subs) expect(sub.state.messages.map((m) => m.version)).toEqual([1, 2]);
+    } finally {
+      await reactor.close();
+    }
+  });
+});

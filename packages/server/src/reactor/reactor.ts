@@ -147,6 +147,8 @@ export class Reactor {
   /** Messages handed out since the last turn began. */
   private handedThisTurn = 0;
   private turnTimer: NodeJS.Immediate | null = null;
+  /** A flush waits for the outbox to drain (see flush()). */
+  private flushAfterFanOut = false;
   private closed = false;
   private columns: ColumnFacts = NO_COLUMN_FACTS;
   private readonly counters = {
@@ -426,6 +428,19 @@ export class Reactor {
 
   private flush(): void {
     this.flushTimer = null;
+    // Backpressure from the fan-out: while earlier results are still being handed to subscribers,
+    // new ones wait (their changes batch up) — sending them now would only queue more messages
+    // behind those, each costing a send per subscriber, and starve everything else on the loop.
+    if (this.outboxHead < this.outbox.length) {
+      if (!this.flushAfterFanOut) {
+        this.flushAfterFanOut = true;
+        this.afterDeliveries(() => {
+          this.flushAfterFanOut = false;
+          if (!this.closed) this.flush();
+        });
+      }
+      return;
+    }
     this.lastFlushAt = performance.now();
     const due = [...this.dirtyGroups];
     this.dirtyGroups.clear();
@@ -635,16 +650,18 @@ export class Reactor {
     this.handedThisTurn = 0;
     const waiting = this.outbox.length - this.outboxHead;
     if (waiting === 0) return;
-    const share = Math.max(this.config.fanOutPerTurn, Math.ceil(waiting / 8));
-    const end = Math.min(this.outbox.length, this.outboxHead + share);
-    for (let i = this.outboxHead; i < end; i++) {
-      const delivery = this.outbox[i]!;
-      this.outbox[i] = undefined;
+    const share = Math.min(waiting, Math.max(this.config.fanOutPerTurn, Math.ceil(waiting / 8)));
+    const end = this.outboxHead + share;
+    this.handedThisTurn = share;
+    // The head moves before each delivery runs: a settled() waiter or a held-back flush run from
+    // here sees exactly what is still on its way.
+    while (this.outboxHead < end) {
+      const delivery = this.outbox[this.outboxHead]!;
+      this.outbox[this.outboxHead] = undefined;
+      this.outboxHead += 1;
       if ("then" in delivery) delivery.then();
       else delivery.subscriber.queue.push(delivery.event, delivery.fold);
     }
-    this.handedThisTurn = end - this.outboxHead;
-    this.outboxHead = end;
     if (this.outboxHead === this.outbox.length) {
       this.outbox.length = 0;
       this.outboxHead = 0;
@@ -656,6 +673,7 @@ export class Reactor {
       this.scheduleTurn();
     }
   }
+
 
   private reindex(group: QueryGroup, readSet: ReadSet): void {
     group.readSet = readSet;
