@@ -23,7 +23,10 @@ import {
   type ConnectionState,
   type EnvironmentTarget,
 } from "./connection.ts";
-import { tetherTransformer, type DataTransformerOptions } from "./transformer.ts";
+import { mismatchSafeDecoder, tetherTransformer, type DataTransformerOptions } from "./transformer.ts";
+
+/** tRPC's behaviour without a transformer: values as they are. */
+const IDENTITY_OUTPUT = { serialize: (value: unknown) => value, deserialize: (value: unknown) => value };
 import { LiveQueryRegistry, type LiveHandlers, type LiveTransport, type WaitForCommitOptions } from "./live/index.ts";
 import { LIVE_PROCEDURE, VIA_SOCKET, type LiveInput, type LiveMessage } from "@tether/protocol";
 // Types only: the core loads neither (they are the options of what /crdt and /presence attach).
@@ -190,6 +193,11 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
     const socket = (): TRPCWebSocketClient => {
       if (wsClient) return wsClient;
       const made = createWSClient({
+        // JSON frames, with error frames this client's transformer cannot read made readable (transformer.ts).
+        experimental_encoder: {
+          encode: (message) => JSON.stringify(message),
+          decode: mismatchSafeDecoder(transformer.transformer?.output ?? IDENTITY_OUTPUT),
+        },
         // tRPC sleeps `retryDelayMs` and cannot be woken; the wait lives in `url` instead, where
         // the Backoff can cut it short when the browser comes back online or the tab shows again.
         retryDelayMs: () => 0,

@@ -96,6 +96,12 @@ export class ResumableStream<TData> {
     this.scheduleRetry();
   }
 
+  /** The owner found the stream's data unusable: it fails with `error` (retried unless permanent). */
+  fail(error: unknown): void {
+    this.drop();
+    this.failed(error);
+  }
+
   /** The stream delivered: the next failure waits the shortest delay again. */
   succeeded(): void {
     this.backoff.reset();

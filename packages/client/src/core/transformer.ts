@@ -20,3 +20,39 @@ export function tetherTransformer(transformer: DataTransformerOptions): Combined
     },
   };
 }
+
+/** What a client tells when the server's answer cannot be read with its transformer. */
+export const TRANSFORMER_MISMATCH_MESSAGE =
+  "the server's answer could not be read: the server and this client use different data transformers (initTether's and createTetherClient's `transformer` must be the same; see docs/transformers.md)";
+
+/** UNPROCESSABLE_CONTENT (tRPC's JSON-RPC number): permanent, retrying cannot fix it. */
+const MISMATCH_SHAPE = { code: -32022, message: TRANSFORMER_MISMATCH_MESSAGE, data: { code: "UNPROCESSABLE_CONTENT", httpStatus: 422 } };
+
+/**
+ * The WebSocket's frame decoder: JSON, as tRPC's own, plus one check. An error frame whose error
+ * this client's transformer cannot turn back into an error shape (the server used another
+ * transformer, or none) makes tRPC's wsLink throw from its message listener — an uncaught
+ * exception that ends a Node process. Such an error is replaced by one saying what is wrong.
+ * Data frames are not checked here (they cost a second deserialization): a live message that
+ * cannot be read ends its live query with the same message (live/liveQuery.ts).
+ */
+export function mismatchSafeDecoder(output: CombinedDataTransformer["output"]): (data: string | ArrayBuffer | Uint8Array) => unknown {
+  const readable = (error: unknown): boolean => {
+    try {
+      const shape = output.deserialize(error) as { code?: unknown } | null | undefined;
+      return typeof shape === "object" && shape !== null && typeof shape.code === "number";
+    } catch {
+      return false;
+    }
+  };
+  const check = (message: unknown): unknown => {
+    if (typeof message !== "object" || message === null || !("error" in message)) return message;
+    const { error } = message as { error: unknown };
+    return readable(error) ? message : { ...message, error: output.serialize(MISMATCH_SHAPE) };
+  };
+  return (data) => {
+    if (typeof data !== "string") throw new Error("binary frames are not accepted: JSON travels in text frames");
+    const parsed: unknown = JSON.parse(data);
+    return Array.isArray(parsed) ? parsed.map(check) : check(parsed);
+  };
+}

@@ -3,7 +3,21 @@ import { applyListPatch, eventHash, type LiveInput } from "@tether/protocol";
 import type { BackoffOptions } from "../backoff.ts";
 import { ResumableStream, type TransportState } from "../resumableStream.ts";
 import { Subscribable } from "../subscribable.ts";
+import { TRANSFORMER_MISMATCH_MESSAGE } from "../transformer.ts";
 import { IDLE_LIVE_STATE, type LiveCache, type LiveEvent, type LiveState, type LiveTarget, type LiveTransport } from "./types.ts";
+
+/**
+ * A live query received something that is not a live message: the server wrote it with another
+ * data transformer than this client reads with (or none). Permanent: retrying reads the same way.
+ */
+export class LiveMessageUnreadableError extends Error {
+  override readonly name = "LiveMessageUnreadableError";
+  /** As a tRPC error's `data`: UNPROCESSABLE_CONTENT, which clients do not retry. */
+  readonly data = { code: "UNPROCESSABLE_CONTENT", httpStatus: 422 } as const;
+  constructor() {
+    super(TRANSFORMER_MISMATCH_MESSAGE);
+  }
+}
 
 /** How long a read-your-writes probe may take before it is abandoned, ms. */
 const PROBE_TIMEOUT_MS = 5000;
@@ -157,6 +171,9 @@ export class LiveQuery extends Subscribable {
         this.restoreServerValue();
         break;
       default:
+        // Not a live message: the server's answer was read with another transformer than the one
+        // it was written with (or none). Retrying reads the next one the same way.
+        this.stream.fail(new LiveMessageUnreadableError());
         return;
     }
     if (event.id) this.lastEventId = event.id;

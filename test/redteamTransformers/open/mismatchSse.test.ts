@@ -16,7 +16,7 @@ describe("server superjson, client without a transformer", () => {
   let h: Harness;
   beforeAll(async () => { h = await startServer("pglite", { transformer: superjson }); await h.store.db.reading.create({ data: { id: "m1", sensor: "mm", takenAt: new Date(0), count: 1n, amount: "1.5" } }); });
   afterAll(async () => { await h?.close(); });
-  for (const transport of ["ws", "sse"] as const) {
+  for (const transport of ["sse"] as const) {
     it(`${transport}: query, mutation and live`, async () => {
       const c = makeClient(h.url, transport);
       const q = await outcome(c.trpc.readings.list.query({ sensor: "mm" }));
@@ -39,7 +39,7 @@ describe("server without a transformer, client superjson", () => {
   let h: Harness;
   beforeAll(async () => { h = await startServer("pglite"); await h.store.db.reading.create({ data: { id: "m2", sensor: "mm", takenAt: new Date(0), count: 1n, amount: "1.5" } }); });
   afterAll(async () => { await h?.close(); });
-  for (const transport of ["ws", "sse"] as const) {
+  for (const transport of ["sse"] as const) {
     it(`${transport}: query, mutation and live`, async () => {
       const c = makeClient(h.url, transport, superjson);
       const q = await outcome(c.trpc.readings.noCount.query({ sensor: "mm" }));
@@ -57,24 +57,3 @@ describe("server without a transformer, client superjson", () => {
   }
 });
 
-describe("no transformer: BigInt in a live result", () => {
-  let h: Harness;
-  beforeAll(async () => { h = await startServer("pglite"); });
-  afterAll(async () => { await h?.close(); });
-  for (const transport of ["ws", "sse"] as const) {
-    it(`${transport}: BigInt arriving only in a later patch ends the subscription with UNPROCESSABLE_CONTENT`, async () => {
-      const sensor = "late-" + transport;
-      const c = makeClient(h.url, transport);
-      const w = watch<any>(c, "readings.list", { sensor });
-      await waitFor("live", () => w.statuses.includes("live"));
-      await h.store.db.reading.create({ data: { sensor, takenAt: new Date(0), count: 7n, amount: "2" } });
-      await waitFor("an error", () => w.errors.length > 0 || w.statuses.includes("error"), 10_000).catch(() => undefined);
-      const seen = { statuses: w.statuses, errors: w.errors.map((e: any) => `${e?.data?.code} ${e?.message}`), last: w.last() };
-      console.log(transport, JSON.stringify(seen));
-      w.stop(); await c.close();
-      expect(seen.errors.join()).toMatch(/UNPROCESSABLE_CONTENT.*BigInt/);
-      // docs: "(at [0].count)" — the path of the row in the query's result, not of Tether's patch internals
-      expect(seen.errors.join()).not.toContain(".upsert");
-    });
-  }
-});

@@ -1,4 +1,4 @@
-// OPEN FINDING (issue 16, transformer red team): fails today; runs in `npm run test:open`, not npm test.
+// Found by the transformer red team (issue 16): fixed (the WebSocket decoder and the live query read a mismatch as a clear, permanent error).
 /**
  * Mismatched transformers over WebSocket, in a Node process of its own (as a user's script runs):
  * the live query must end with a clear error; the process must not die of an uncaught exception.
