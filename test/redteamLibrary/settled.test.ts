@@ -45,7 +45,7 @@ describe.each(engines)("settled() under concurrent writes (%s)", (engine) => {
       while (writing) {
         await store.db.note.update({ where: { id: written % 2 ? "n2" : "n3" }, data: { body: `w${written}` } });
         written += 1;
-        await new Promise((r) => setTimeout(r, 2)); // yield: in-process PGlite resolves on microtasks
+        await new Promise((r) => setImmediate(r)); // a turn of the event loop: in-process PGlite resolves on microtasks
       }
     })();
     cleanups.push(async () => {

@@ -4,7 +4,6 @@
  * Built only from README.md and docs/*.md.
  */
 import { createServer as createNetServer } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { initTether, type Engine } from "@tether/server";
 import { createTetherServer } from "@tether/server/adapters/node";
@@ -13,6 +12,7 @@ import { WebSocket } from "ws";
 import { EventSource } from "eventsource";
 import { schema } from "../../generated/tether/index.ts";
 import { Prisma } from "../../generated/prisma/client.ts";
+import { waitFor as waitForCondition } from "../support/waitFor.ts";
 import { createTestStore } from "../support/databases.ts";
 
 export async function freePort(): Promise<number> {
@@ -26,17 +26,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
+/** The red team's positional form of test/support/waitFor (timeout as the third argument). */
+export function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  return waitForCondition(what, condition, { timeoutMs });
 }
 
 type Transformer = any;
