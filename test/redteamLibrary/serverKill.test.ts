@@ -13,11 +13,12 @@ import { createTestDatabase, engines, type TestDatabase } from "../support/datab
 import { waitFor } from "../support/waitFor.ts";
 import type { CrdtRouter } from "../support/crdtApp.ts";
 
-const script = path.join(import.meta.dirname, "node.ts");
+// The CRDT test app in a process of its own (the same node the CRDT kill tests use).
+const script = path.join(import.meta.dirname, "..", "support", "crdtNode.ts");
 
 function startNode(config: { url?: string; dataDir?: string; port: number; seed?: boolean }) {
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script], {
-    env: { ...process.env, RED_NODE: JSON.stringify(config), TETHER_LOG_LEVEL: "silent" },
+    env: { ...process.env, CRDT_NODE: JSON.stringify(config), TETHER_LOG_LEVEL: "silent" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -8,15 +8,13 @@ import { PrismaClient } from "../../generated/prisma/client.ts";
 import { buildCrdtApp } from "./crdtApp.ts";
 import { createTetherServer } from "@tether/server/adapters/node";
 import { userFromRequest } from "./userClient.ts";
+import { seedSharedNote } from "./seed.ts";
 
 const config = JSON.parse(process.env.CRDT_NODE ?? "{}") as { url?: string; dataDir?: string; port: number; seed?: boolean; projectionDelayMs?: number };
 const store = await createStore({ prisma: (adapter) => new PrismaClient({ adapter }), url: config.url, dataDir: config.dataDir });
 await migrate({ sql: store.sql, migrationsDir: "prisma/migrations" });
 if (config.seed) {
-  await store.db.user.createMany({ data: ["alice", "bob"].map((id) => ({ id, email: `${id}@x`, name: id })) });
-  await store.db.project.create({ data: { id: "p1", name: "One", ownerId: "alice" } });
-  await store.db.projectMember.create({ data: { projectId: "p1", userId: "bob" } });
-  await store.db.note.create({ data: { id: "n1", projectId: "p1", body: "" } });
+  await seedSharedNote(store.db);
 }
 const app = buildCrdtApp(store, config.projectionDelayMs === undefined ? {} : { projectionDelayMs: config.projectionDelayMs });
 await app.tether.start(); // projects what a killed node left due
