@@ -1,4 +1,4 @@
-// Found by the transformer red team (issue 16): fixed (the WebSocket decoder and the live query read a mismatch as a clear, permanent error).
+// Found by the transformer red team (issue 16): fixed (the WebSocket decoder, the SSE link and the live query read a mismatch as a clear, permanent error).
 /**
  * Mismatched transformers, and BigInt without a transformer, through the client core.
  */
@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, makeClient, waitFor, watch, type Harness } from "./harness.ts";
 import { mismatchCases } from "./mismatchCases.ts";
 
-mismatchCases(["ws"]); // SSE: still an unclear error, open (open/mismatchSse.test.ts)
+mismatchCases(["ws", "sse"]);
 
 describe("no transformer: BigInt in a live result", () => {
   let h: Harness;

@@ -23,7 +23,7 @@ import {
   type ConnectionState,
   type EnvironmentTarget,
 } from "./connection.ts";
-import { mismatchSafeDecoder, tetherTransformer, type DataTransformerOptions } from "./transformer.ts";
+import { mismatchSafeDecoder, mismatchSafeSubscriptionLink, tetherTransformer, type DataTransformerOptions } from "./transformer.ts";
 
 /** tRPC's behaviour without a transformer: values as they are. */
 const IDENTITY_OUTPUT = { serialize: (value: unknown) => value, deserialize: (value: unknown) => value };
@@ -173,13 +173,16 @@ export function createTetherClient<TRouter extends AnyRouter>(options: TetherCli
   const socketBackoff = new Backoff(options.reconnect);
   if (subscriptions.transport === "sse") {
     const sse = subscriptions;
-    subscriptionLink = httpSubscriptionLink<AnyRouter, typeof EventSource>({
-      url: sse.url ?? options.url,
-      EventSource: sse.EventSource as typeof EventSource | undefined,
-      connectionParams: sse.connectionParams,
-      eventSourceOptions: sse.eventSourceOptions,
-      ...transformer,
-    });
+    // Error events this client's transformer cannot read are made readable (transformer.ts).
+    subscriptionLink = mismatchSafeSubscriptionLink(
+      httpSubscriptionLink<AnyRouter, typeof EventSource>({
+        url: sse.url ?? options.url,
+        EventSource: sse.EventSource as typeof EventSource | undefined,
+        connectionParams: sse.connectionParams,
+        eventSourceOptions: sse.eventSourceOptions,
+        ...transformer,
+      }),
+    );
   } else {
     const ws = subscriptions;
     // Resolved when connecting: a relative `url` ("/trpc") needs the page's location, which

@@ -1,4 +1,6 @@
-import type { CombinedDataTransformer, DataTransformer } from "@trpc/server";
+import { TRPCClientError, type TRPCLink } from "@trpc/client";
+import type { AnyRouter, CombinedDataTransformer, DataTransformer } from "@trpc/server";
+import { observable } from "@trpc/server/observable";
 import { liveAwareDeserializer } from "@tether/protocol";
 
 /** A tRPC data transformer (`superjson`, …): the one the server's `initTether().create({ transformer })` has. */
@@ -54,5 +56,36 @@ export function mismatchSafeDecoder(output: CombinedDataTransformer["output"]): 
     if (typeof data !== "string") throw new Error("binary frames are not accepted: JSON travels in text frames");
     const parsed: unknown = JSON.parse(data);
     return Array.isArray(parsed) ? parsed.map(check) : check(parsed);
+  };
+}
+
+/** Whether `error` carries an error shape the server sent and this client could read. */
+function hasReadableShape(error: unknown): boolean {
+  if (!(error instanceof TRPCClientError)) return false;
+  const shape = (error as TRPCClientError<AnyRouter>).shape as { code?: unknown } | undefined;
+  return typeof shape === "object" && shape !== null && typeof shape.code === "number";
+}
+
+/**
+ * The Server-Sent Events link, with errors this client could not read made readable. tRPC's
+ * `httpSubscriptionLink` decodes data and error events with the same transformer and reports
+ * network trouble as connection states, not errors; so an error it ends a subscription with that
+ * has no readable shape is a server answer decoded with the wrong transformer ("Unknown error", or
+ * a TypeError from reading the shape's code). It becomes the same UNPROCESSABLE_CONTENT the
+ * WebSocket's decoder gives (`mismatchSafeDecoder`).
+ */
+export function mismatchSafeSubscriptionLink(link: TRPCLink<AnyRouter>): TRPCLink<AnyRouter> {
+  return (runtime) => {
+    const operation = link(runtime);
+    return (call) =>
+      observable((observer) => {
+        const subscription = operation(call).subscribe({
+          next: (value) => observer.next(value),
+          error: (error) =>
+            observer.error(hasReadableShape(error) ? error : new TRPCClientError(TRANSFORMER_MISMATCH_MESSAGE, { result: { error: MISMATCH_SHAPE }, cause: error instanceof Error ? error : undefined })),
+          complete: () => observer.complete(),
+        });
+        return () => subscription.unsubscribe();
+      });
   };
 }

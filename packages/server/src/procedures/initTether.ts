@@ -66,6 +66,7 @@ import { assertQueryPath, callQuery } from "./callByPath.ts";
 import { recordCommit } from "./commits.ts";
 import { liveReads } from "./liveReads.ts";
 import { assertLiveSerializable, liveAwareTransformer, markLiveMessage, type DataTransformerOptions } from "./liveTransformer.ts";
+import { assertDecodable, decodeInputSafely } from "./undecodableInput.ts";
 import { createJsonGuard } from "./jsonGuard.ts";
 import { registerInternals } from "./internals.ts";
 import { hideUnreadableReferences } from "./referencedRows.ts";
@@ -225,11 +226,12 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
   // No stack traces in error shapes in any mode (tRPC adds them whenever isDev), database errors
   // typed (errors/), `data.retryable` on limits and busy answers. The app's transformer (its type
   // tells clients whether values arrive transformed) serializes live messages once per result.
+  // Its input decoder never throws (undecodableInput.ts): a malformed input is a BAD_REQUEST per call.
   const liveTransformer = options.transformer ? liveAwareTransformer(options.transformer) : null;
   const runtimeOptions = {
     isDev: false as const,
     errorFormatter: tetherErrorFormatter,
-    transformer: (liveTransformer ?? undefined) as Transformer,
+    transformer: (liveTransformer ? decodeInputSafely(liveTransformer) : undefined) as Transformer,
   };
   // tRPC's shape check cannot see through the generic transformer: the options are exactly these.
   const t = initTRPC.context<Ctx>().create<typeof runtimeOptions>(runtimeOptions as never);
@@ -337,8 +339,10 @@ function createTether<Client extends TetherPrismaClient, Ctx extends object, Tra
     // subscription opened: neither counted nor walked again (a re-run is the live path's hot loop).
     if (!liveReads.getStore()) {
       if (rateLimits) await rateLimits.consume(ctx as unknown as Ctx, path, type);
+      const rawInput = await getRawInput();
+      assertDecodable(rawInput);
       // A lone surrogate in any string would reach the database as an unclassified error (a 500).
-      const illFormed = illFormedTextAt(await getRawInput());
+      const illFormed = illFormedTextAt(rawInput);
       if (illFormed) throw new TRPCError({ code: "BAD_REQUEST", message: `${illFormed} is not valid text (a lone UTF-16 surrogate)` });
     }
     const result = await next();
